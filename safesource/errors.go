@@ -1,0 +1,14 @@
+package safesource
+
+import "errors"
+
+// ErrInconsistentHeads is wrapped by every error that reports heads which
+// contradict themselves: finalized above safe, safe above local-safe, a zero hash,
+// or two labels claiming different blocks at one height.
+var ErrInconsistentHeads = errors.New("inconsistent heads")
+
+// ErrNotFound is wrapped when a source holds no block at the requested height.
+var ErrNotFound = errors.New("block not found")
+
+// ErrNoHeads is wrapped when a source has no heads to offer yet.
+var ErrNoHeads = errors.New("no heads yet")
