@@ -4,13 +4,15 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/lightcl/lightcl/safesource"
 )
+
+var blockIDs atomic.Uint64
 
 // chain is a test chain of synthetic block refs; index i is block number i.
 type chain []eth.L2BlockRef
@@ -34,12 +36,13 @@ func (c chain) extend(tag uint64, n uint64) chain {
 		if num > 0 {
 			parent = c[num-1].Hash
 		}
-		var buf [48]byte
-		binary.BigEndian.PutUint64(buf[:8], tag)
-		binary.BigEndian.PutUint64(buf[8:16], num)
-		copy(buf[16:], parent[:])
+		// every block gets a fresh id, so no two blocks share a hash
+		var h common.Hash
+		binary.BigEndian.PutUint64(h[:8], tag)
+		binary.BigEndian.PutUint64(h[8:16], num)
+		binary.BigEndian.PutUint64(h[16:24], blockIDs.Add(1))
 		c = append(c, eth.L2BlockRef{
-			Hash:       crypto.Keccak256Hash(buf[:]),
+			Hash:       h,
 			Number:     num,
 			ParentHash: parent,
 			Time:       num * 2,

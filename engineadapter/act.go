@@ -1,0 +1,141 @@
+package engineadapter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ethereum-optimism/optimism/op-service/eth"
+
+	"github.com/lightcl/lightcl/reorg"
+)
+
+// act carries out a decision and reports what happened.
+func (a *Adapter) act(ctx context.Context, in reorg.Input, d reorg.Decision) error {
+	old := a.local
+	switch d.Action {
+	case reorg.Skip:
+		err := errors.New(d.Reason)
+		if in.SourceErr != nil {
+			err = fmt.Errorf("skipped tick: %w", in.SourceErr)
+		}
+		a.log.Warn("Skipped tick", "reason", d.Reason)
+		a.emit(Event{Kind: SourceFailed, Decision: d, Old: old, New: old, Err: err})
+		return err
+
+	case reorg.Hold:
+		a.log.Debug("Nothing to do", "reason", d.Reason, "safe", old.Safe.Number, "finalized", old.Finalized.Number)
+		return nil
+
+	case reorg.Halt:
+		err := fmt.Errorf("%w: %s", ErrHalted, d.Reason)
+		a.log.Error("Halted: not following the source", "reason", d.Reason,
+			"finalized", old.Finalized.Number, "finalized_hash", old.Finalized.Hash)
+		a.emit(Event{Kind: Halted, Decision: d, Old: old, New: old, Err: err})
+		return err
+
+	case reorg.SafeLabelOnly:
+		a.local = d.Next
+		a.log.Info("Engine still syncing; safe label moved", "safe", d.Next.Safe.Number, "hash", d.Next.Safe.Hash,
+			"unsafe", old.Unsafe.Number)
+		a.emit(Event{Kind: SafeAdvanced, Decision: d, Old: old, New: a.local})
+		return nil
+
+	case reorg.CatchUp, reorg.Consolidate, reorg.Reorg:
+		if d.Action == reorg.CatchUp && in.Mode == reorg.Backfill {
+			return ErrBackfillNotBuilt
+		}
+		return a.forkchoice(ctx, d)
+	}
+	return fmt.Errorf("engineadapter: decision %s cannot be carried out", d.Action)
+}
+
+// forkchoice sends the decision's forkchoice update and applies the answer.
+func (a *Adapter) forkchoice(ctx context.Context, d reorg.Decision) error {
+	old := a.local
+	fc := d.Forkchoice
+	ectx, cancel := context.WithTimeout(ctx, a.cfg.EngineTimeout)
+	res, err := a.engine.ForkchoiceUpdate(ectx, &fc, nil)
+	cancel()
+	if err != nil {
+		a.metrics.RecordForkchoice("error")
+		return fmt.Errorf("forkchoice update to head %d (%s): %w", d.Next.Unsafe.Number, fc.HeadBlockHash, err)
+	}
+	if res == nil {
+		a.metrics.RecordForkchoice("error")
+		return fmt.Errorf("forkchoice update to head %d (%s): empty answer", d.Next.Unsafe.Number, fc.HeadBlockHash)
+	}
+	status := res.PayloadStatus.Status
+	a.metrics.RecordForkchoice(string(status))
+	out := reorg.Apply(old, d, status)
+	a.local = out.Local
+	a.setSyncing(out.Syncing)
+
+	switch {
+	case out.Rejected != (eth.L2BlockRef{}).Hash:
+		a.rejected.add(out.Rejected)
+		err := fmt.Errorf("engine declared head %d (%s) %s: %s", d.Next.Unsafe.Number, out.Rejected, status,
+			validationError(res.PayloadStatus))
+		a.log.Error("Engine rejected forkchoice target; it will not be sent again", "head", d.Next.Unsafe.Number,
+			"hash", out.Rejected, "status", status, "validation_error", validationError(res.PayloadStatus))
+		a.emit(Event{Kind: EngineInvalid, Decision: d, Old: old, New: a.local, Err: err})
+		return err
+	case out.Syncing:
+		a.log.Info("Engine syncing to target", "action", d.Action, "head", d.Next.Unsafe.Number, "hash", fc.HeadBlockHash)
+		a.emit(Event{Kind: EngineSyncing, Decision: d, Old: old, New: a.local})
+		a.reportReorg(d, old)
+		return nil
+	case status != eth.ExecutionValid:
+		return fmt.Errorf("forkchoice update to head %d (%s): %s", d.Next.Unsafe.Number, fc.HeadBlockHash, out.Reason)
+	}
+
+	a.reportReorg(d, old)
+	if a.local.Safe != old.Safe {
+		a.log.Info("Safe head moved", "action", d.Action, "safe", a.local.Safe.Number, "hash", a.local.Safe.Hash,
+			"unsafe", a.local.Unsafe.Number)
+		a.emit(Event{Kind: SafeAdvanced, Decision: d, Old: old, New: a.local})
+	}
+	if a.local.Finalized != old.Finalized {
+		a.log.Info("Finalized head moved", "finalized", a.local.Finalized.Number, "hash", a.local.Finalized.Hash)
+		a.emit(Event{Kind: FinalizedAdvanced, Decision: d, Old: old, New: a.local})
+	}
+	return nil
+}
+
+// reportReorg reports a decision that abandons local unsafe blocks, once per
+// target: when the engine accepts it, or when it starts syncing to it (the engine
+// then switches chains by itself).
+func (a *Adapter) reportReorg(d reorg.Decision, old reorg.Local) {
+	if d.Depth == 0 && d.Action != reorg.Reorg {
+		return
+	}
+	target := d.Forkchoice.HeadBlockHash
+	if target == a.lastReorg {
+		return
+	}
+	a.lastReorg = target
+	a.log.Warn("Reorg to the source's chain", "old_head", old.Unsafe.Number, "old_hash", old.Unsafe.Hash,
+		"new_head", d.Next.Unsafe.Number, "new_hash", target, "ancestor", d.Ancestor.Number, "depth", d.Depth)
+	a.metrics.RecordReorgDepth(d.Depth)
+	a.emit(Event{Kind: Reorged, Decision: d, Old: old, New: d.Next, Depth: d.Depth})
+}
+
+func validationError(s eth.PayloadStatusV1) string {
+	if s.ValidationError == nil {
+		return ""
+	}
+	return *s.ValidationError
+}
+
+func (a *Adapter) emit(e Event) {
+	a.metrics.RecordEvent(e.Kind.String())
+	if a.onEvent != nil {
+		a.onEvent(e)
+	}
+}
+
+func (a *Adapter) setSyncing(on bool) {
+	a.statusMu.Lock()
+	a.status.Syncing = on
+	a.statusMu.Unlock()
+}

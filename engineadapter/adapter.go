@@ -1,0 +1,254 @@
+package engineadapter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ethereum-optimism/optimism/op-service/eth"
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/log"
+
+	"github.com/lightcl/lightcl/reorg"
+	"github.com/lightcl/lightcl/safesource"
+)
+
+// ErrHalted is wrapped by Step's error when the source contradicts the local
+// finalized chain.
+var ErrHalted = errors.New("halted: source conflicts with local finalized chain")
+
+// Status is a snapshot of the adapter.
+type Status struct {
+	Unsafe, Safe, Finalized eth.L2BlockRef
+	// Source is the source's name.
+	Source string
+	// LastAction and LastReason describe the last decision.
+	LastAction string
+	LastReason string
+	// LastError is the last tick's error; nil after a clean tick.
+	LastError error
+	// Halted is set while the source contradicts the local finalized chain.
+	Halted bool
+	// Syncing is set while the engine answers SYNCING to the current target.
+	Syncing bool
+	// Ticks counts completed ticks.
+	Ticks uint64
+}
+
+// Adapter keeps an engine on the chain its source calls safe and finalized.
+type Adapter struct {
+	cfg     Config
+	engine  Engine
+	source  safesource.SafeHeadSource
+	log     log.Logger
+	metrics Metrics
+	onEvent func(Event)
+
+	// tickMu serialises ticks: one source request in flight at a time, so
+	// answers cannot be applied out of order. It guards the fields below.
+	tickMu   sync.Mutex
+	started  bool
+	local    reorg.Local
+	rejected *rejectedSet
+	// lastReorg is the head of the last reorg reported, so a target the engine
+	// syncs to over several ticks is reported once.
+	lastReorg common.Hash
+
+	statusMu sync.Mutex
+	status   Status
+}
+
+// New returns an Adapter. metrics may be nil (no metrics); log may be nil
+// (discarded).
+func New(cfg Config, engine Engine, source safesource.SafeHeadSource, logger log.Logger, metrics Metrics) (*Adapter, error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	if engine == nil {
+		return nil, errors.New("engineadapter: engine is nil")
+	}
+	if source == nil {
+		return nil, errors.New("engineadapter: source is nil")
+	}
+	if logger == nil {
+		logger = log.NewLogger(log.DiscardHandler())
+	}
+	if metrics == nil {
+		metrics = NoopMetrics{}
+	}
+	cfg = cfg.withDefaults()
+	return &Adapter{
+		cfg:      cfg,
+		engine:   engine,
+		source:   source,
+		log:      logger.New("source", source.Name()),
+		metrics:  metrics,
+		rejected: newRejectedSet(cfg.RejectedCacheSize),
+		status:   Status{Source: source.Name()},
+	}, nil
+}
+
+// OnEvent sets a function called with every event, from the goroutine running
+// the tick. It must not block. Set it before Run or Step.
+func (a *Adapter) OnEvent(fn func(Event)) { a.onEvent = fn }
+
+// Status returns a snapshot; safe to call at any time.
+func (a *Adapter) Status() Status {
+	a.statusMu.Lock()
+	defer a.statusMu.Unlock()
+	return a.status
+}
+
+// Run ticks every PollInterval until ctx is cancelled, then returns nil. Tick
+// errors are logged and reported in Status; they do not stop the loop. Run
+// starts no goroutines.
+func (a *Adapter) Run(ctx context.Context) error {
+	ticker := time.NewTicker(a.cfg.PollInterval)
+	defer ticker.Stop()
+	for {
+		if _, err := a.Step(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("Tick failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+	}
+}
+
+// Step runs one tick: read the source and the engine, decide, act. It returns
+// the decision taken. Concurrent calls are serialised.
+func (a *Adapter) Step(ctx context.Context) (reorg.Decision, error) {
+	a.tickMu.Lock()
+	defer a.tickMu.Unlock()
+	d, err := a.tick(ctx)
+	a.statusMu.Lock()
+	a.status.Unsafe, a.status.Safe, a.status.Finalized = a.local.Unsafe, a.local.Safe, a.local.Finalized
+	a.status.LastError = err
+	if d.Reason != "" {
+		a.status.LastAction, a.status.LastReason = d.Action.String(), d.Reason
+	}
+	a.status.Halted = d.Action == reorg.Halt
+	a.status.Ticks++
+	a.statusMu.Unlock()
+	a.metrics.RecordHeads(a.local.Unsafe.Number, a.local.Safe.Number, a.local.Finalized.Number)
+	return d, err
+}
+
+func (a *Adapter) tick(ctx context.Context) (reorg.Decision, error) {
+	if err := a.readEngine(ctx); err != nil {
+		return reorg.Decision{}, err
+	}
+	in := reorg.Input{Local: a.local, Mode: a.cfg.SyncMode, Rejected: a.rejected.has}
+
+	sctx, cancel := context.WithTimeout(ctx, a.cfg.SourceTimeout)
+	in.Heads, in.SourceErr = a.source.Heads(sctx)
+	cancel()
+	if in.SourceErr == nil {
+		in.ELAtSafe = a.engineAt(ctx, in.Heads.Safe.Number)
+		if in.Heads.Finalized.Number == in.Heads.Safe.Number {
+			in.ELAtFinalized = in.ELAtSafe
+		} else {
+			in.ELAtFinalized = a.engineAt(ctx, in.Heads.Finalized.Number)
+		}
+	}
+
+	d := reorg.Decide(in)
+	if d.Action == reorg.NeedAncestor {
+		ref, err := reorg.FindCommonAncestor(ctx, a.engineLookup, a.sourceLookup, d.SearchLo, d.SearchHi)
+		in.Ancestor = &reorg.AncestorResult{Ref: ref, Err: err}
+		d = reorg.Decide(in)
+	}
+	a.metrics.RecordDecision(d.Action.String())
+	return d, a.act(ctx, in, d)
+}
+
+// readEngine reads the engine's head each tick, and all three labels on the
+// first tick or when the head fell below the tracked safe label (the engine
+// restarted and lost blocks).
+func (a *Adapter) readEngine(ctx context.Context) error {
+	head, err := a.engineLabel(ctx, eth.Unsafe)
+	if err != nil {
+		return err
+	}
+	if a.started && head.Number >= a.local.Safe.Number {
+		a.local.Unsafe = head
+		return nil
+	}
+	safe, err := a.engineLabel(ctx, eth.Safe)
+	if err != nil {
+		return err
+	}
+	fin, err := a.engineLabel(ctx, eth.Finalized)
+	if err != nil {
+		return err
+	}
+	next := reorg.Local{Unsafe: head, Safe: safe, Finalized: fin}
+	if a.started {
+		// finalized never regresses: keep ours if the engine still holds it
+		if old := a.local.Finalized; old.Number > fin.Number {
+			if at := a.engineAt(ctx, old.Number); at.Found && at.Ref.Hash == old.Hash {
+				next.Finalized = old
+			} else {
+				a.log.Error("Engine lost blocks below the finalized head it was given",
+					"finalized", old.Number, "hash", old.Hash, "engine_finalized", fin.Number)
+			}
+		}
+		a.log.Warn("Engine head fell below the safe label; re-read its labels",
+			"head", head.Number, "safe", a.local.Safe.Number, "engine_safe", safe.Number)
+	} else {
+		a.log.Info("Read engine heads", "unsafe", head.Number, "unsafe_hash", head.Hash,
+			"safe", safe.Number, "finalized", fin.Number)
+	}
+	if next.Safe.Number < next.Finalized.Number {
+		next.Safe = next.Finalized
+	}
+	a.local, a.started = next, true
+	return nil
+}
+
+func (a *Adapter) engineLabel(ctx context.Context, label eth.BlockLabel) (eth.L2BlockRef, error) {
+	ectx, cancel := context.WithTimeout(ctx, a.cfg.EngineTimeout)
+	defer cancel()
+	ref, err := a.engine.L2BlockRefByLabel(ectx, label)
+	if err != nil {
+		return eth.L2BlockRef{}, fmt.Errorf("engine %s head: %w", label, err)
+	}
+	return ref, nil
+}
+
+// engineAt reads the engine's canonical block at height n. Heights above the
+// engine's head are not asked for.
+func (a *Adapter) engineAt(ctx context.Context, n uint64) reorg.Lookup {
+	if n > a.local.Unsafe.Number {
+		return reorg.Lookup{}
+	}
+	ref, err := a.engineLookup(ctx, n)
+	switch {
+	case errors.Is(err, ethereum.NotFound):
+		return reorg.Lookup{}
+	case err != nil:
+		return reorg.Lookup{Err: err}
+	}
+	return reorg.Lookup{Ref: ref, Found: true}
+}
+
+func (a *Adapter) engineLookup(ctx context.Context, n uint64) (eth.L2BlockRef, error) {
+	ectx, cancel := context.WithTimeout(ctx, a.cfg.EngineTimeout)
+	defer cancel()
+	ref, err := a.engine.L2BlockRefByNumber(ectx, n)
+	if err != nil {
+		return eth.L2BlockRef{}, fmt.Errorf("engine block %d: %w", n, err)
+	}
+	return ref, nil
+}
+
+func (a *Adapter) sourceLookup(ctx context.Context, n uint64) (eth.L2BlockRef, error) {
+	sctx, cancel := context.WithTimeout(ctx, a.cfg.SourceTimeout)
+	defer cancel()
+	return a.source.L2BlockRefByNumber(sctx, n)
+}

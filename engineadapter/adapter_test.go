@@ -1,0 +1,405 @@
+package engineadapter_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ethereum-optimism/optimism/op-service/eth"
+	"github.com/ethereum/go-ethereum"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/lightcl/lightcl/engineadapter"
+	"github.com/lightcl/lightcl/internal/testutil"
+	"github.com/lightcl/lightcl/reorg"
+	"github.com/lightcl/lightcl/safesource"
+)
+
+// Tags name the chains of a test Tree: a is the main chain, b forks from it
+// above the finalized head, c below it.
+const (
+	tagA = 1
+	tagB = 2
+	tagC = 3
+)
+
+func TestSteadyFollowing(t *testing.T) {
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
+	r := newRig(t, tree, testutil.ELConfig{})
+	r.elHas(a[19], tree.Genesis(), tree.Genesis()) // unsafe 20, nothing safe yet
+
+	for _, h := range []struct{ safe, fin uint64 }{{4, 1}, {10, 4}, {12, 10}, {20, 12}} {
+		r.src.follow(a[29], h.safe, h.fin)
+		require.NoError(t, r.step())
+		unsafe, safe, fin := r.labels()
+		require.Equal(t, r.ref(a[19]), unsafe, "consolidation keeps the unsafe head")
+		require.Equal(t, r.ref(a[h.safe-1]), safe)
+		require.Equal(t, r.ref(a[h.fin-1]), fin)
+		st := r.a.Status()
+		require.Equal(t, safe, st.Safe)
+		require.Equal(t, fin, st.Finalized)
+		require.NoError(t, st.LastError)
+	}
+	// nothing changed: no further forkchoice update
+	n := len(r.el.ForkchoiceUpdates())
+	require.NoError(t, r.step())
+	require.Len(t, r.el.ForkchoiceUpdates(), n)
+	require.Equal(t, "hold", r.a.Status().LastAction)
+	require.Contains(t, r.eventKinds(), engineadapter.SafeAdvanced)
+	require.Contains(t, r.eventKinds(), engineadapter.FinalizedAdvanced)
+	r.checkInvariants()
+}
+
+func TestSourceBehindNeverMovesBackwards(t *testing.T) {
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
+	r := newRig(t, tree, testutil.ELConfig{})
+	r.elHas(a[19], a[14], a[9]) // safe 15, finalized 10
+
+	r.src.follow(a[29], 12, 6)
+	require.NoError(t, r.step())
+	_, safe, fin := r.labels()
+	require.Equal(t, r.ref(a[14]), safe)
+	require.Equal(t, r.ref(a[9]), fin)
+	require.Empty(t, r.el.ForkchoiceUpdates(), "a lagging source sends nothing")
+}
+
+func TestCatchUpByELSync(t *testing.T) {
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 40, tagA)
+	r := newRig(t, tree, testutil.ELConfig{Peer: tree, SyncDelay: time.Hour})
+	r.elHas(a[4], a[2], a[0]) // unsafe 5
+	r.src.follow(a[39], 30, 20)
+
+	// the engine lacks block 30: it answers SYNCING and the labels stay
+	require.NoError(t, r.step())
+	require.True(t, r.a.Status().Syncing)
+	require.Equal(t, engineadapter.EngineSyncing, r.events[len(r.events)-1].Kind)
+	_, safe, _ := r.labels()
+	require.Equal(t, r.ref(a[2]), safe)
+	fc := r.el.ForkchoiceUpdates()
+	require.Len(t, fc, 1)
+	require.Equal(t, eth.ForkchoiceState{HeadBlockHash: a[29].Hash(), SafeBlockHash: a[29].Hash(), FinalizedBlockHash: a[0].Hash()}, fc[0])
+
+	// still syncing: the same target is sent again next tick
+	require.NoError(t, r.step())
+	require.Len(t, r.el.ForkchoiceUpdates(), 2)
+	require.Equal(t, fc[0], r.el.ForkchoiceUpdates()[1])
+	r.checkInvariants()
+}
+
+func TestCatchUpCompletes(t *testing.T) {
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 40, tagA)
+	r := newRig(t, tree, testutil.ELConfig{Peer: tree}) // synced by the next request
+	r.elHas(a[4], a[2], a[0])
+	r.src.follow(a[39], 30, 20)
+
+	require.NoError(t, r.step()) // SYNCING, the engine fetches 6..30
+	require.NoError(t, r.step()) // the engine has 30: consolidate, finalized moves too
+	unsafe, safe, fin := r.labels()
+	require.Equal(t, r.ref(a[29]), unsafe)
+	require.Equal(t, r.ref(a[29]), safe)
+	require.Equal(t, r.ref(a[19]), fin)
+	require.False(t, r.a.Status().Syncing)
+	r.checkInvariants()
+}
+
+// stalledIndex hides the engine's blocks above a height from reads by number, as
+// an engine in the middle of a sync that already moved its head does.
+type stalledIndex struct {
+	engineadapter.Engine
+	above uint64
+}
+
+func (s stalledIndex) L2BlockRefByNumber(ctx context.Context, n uint64) (eth.L2BlockRef, error) {
+	if n > s.above {
+		return eth.L2BlockRef{}, ethereum.NotFound
+	}
+	return s.Engine.L2BlockRefByNumber(ctx, n)
+}
+
+func TestELStillSyncingMovesSafeLabelOnly(t *testing.T) {
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
+	r := newRig(t, tree, testutil.ELConfig{})
+	r.elHas(a[19], a[4], a[0])
+	ad, err := engineadapter.New(engineadapter.DefaultConfig(), stalledIndex{r.engine, 10}, r.src, nil, nil)
+	require.NoError(t, err)
+	r.src.follow(a[29], 15, 8)
+
+	d, err := ad.Step(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, reorg.SafeLabelOnly, d.Action, d.Reason)
+	st := ad.Status()
+	require.Equal(t, r.ref(a[14]), st.Safe)
+	require.Equal(t, r.ref(a[19]), st.Unsafe, "unsafe left alone")
+	require.Equal(t, r.ref(a[0]), st.Finalized)
+	require.Empty(t, r.el.ForkchoiceUpdates(), "nothing sent while the engine lacks the block")
+}
+
+func TestDivergenceAtSafeHeightReorgs(t *testing.T) {
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 20, tagA)
+	b := tree.Extend(a[11].Hash(), 10, tagB) // b[i] is block 13+i
+	r := newRig(t, tree, testutil.ELConfig{Peer: tree})
+	r.elHas(a[19], a[9], a[4]) // unsafe 20, safe 10, finalized 5
+	r.src.follow(b[9], 16, 5)  // the source's safe 16 is on b
+
+	require.NoError(t, r.step())
+	if r.a.Status().Syncing { // the engine fetched b from its peer
+		require.NoError(t, r.step())
+	}
+	unsafe, safe, fin := r.labels()
+	require.Equal(t, r.ref(b[3]), unsafe, "unsafe reset to the source's safe head")
+	require.Equal(t, r.ref(b[3]), safe)
+	require.Equal(t, r.ref(a[4]), fin)
+
+	var reorged *engineadapter.Event
+	for i := range r.events {
+		if r.events[i].Kind == engineadapter.Reorged {
+			reorged = &r.events[i]
+		}
+	}
+	require.NotNil(t, reorged, "a reorg event is reported")
+	require.Equal(t, uint64(8), reorged.Depth, "20 - common ancestor 12")
+	require.Equal(t, r.ref(a[11]), reorged.Decision.Ancestor)
+	r.checkInvariants()
+}
+
+func TestFinalizedConflictHalts(t *testing.T) {
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 20, tagA)
+	c := tree.Extend(a[2].Hash(), 20, tagC) // c forks after block 3
+	r := newRig(t, tree, testutil.ELConfig{Peer: tree})
+	r.elHas(a[19], a[9], a[4]) // finalized 5
+
+	for _, tc := range []struct {
+		name      string
+		safe, fin uint64
+	}{
+		{"source finalized at the local finalized height", 15, 5},
+		{"source finalized below local finalized", 15, 4},
+		{"source finalized above, chain leaves finalized below", 18, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r.src.follow(c[19], tc.safe, tc.fin)
+			err := r.step()
+			require.ErrorIs(t, err, engineadapter.ErrHalted)
+			require.True(t, r.a.Status().Halted)
+			require.Equal(t, engineadapter.Halted, r.events[len(r.events)-1].Kind)
+			require.Empty(t, r.el.ForkchoiceUpdates(), "no forkchoice update on a finalized conflict")
+			_, _, fin := r.labels()
+			require.Equal(t, r.ref(a[4]), fin)
+		})
+	}
+	// the source comes back to the finalized chain: the halt clears
+	r.src.follow(a[19], 12, 6)
+	require.NoError(t, r.step())
+	require.False(t, r.a.Status().Halted)
+	_, safe, _ := r.labels()
+	require.Equal(t, r.ref(a[11]), safe)
+}
+
+func TestSourceErrorsAndInconsistentHeadsAreSkipped(t *testing.T) {
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 20, tagA)
+	r := newRig(t, tree, testutil.ELConfig{})
+	r.elHas(a[19], a[9], a[4])
+
+	boom := errors.New("remote: connection refused")
+	r.src.fail(boom)
+	err := r.step()
+	require.ErrorIs(t, err, boom)
+	require.ErrorIs(t, r.a.Status().LastError, boom)
+	require.Equal(t, engineadapter.SourceFailed, r.events[len(r.events)-1].Kind)
+
+	// a source whose finalized is above its safe
+	bad := &safesource.Func{SourceName: "liar", HeadsFn: func(context.Context) (safesource.Heads, error) {
+		return safesource.Heads{Safe: r.ref(a[11]), LocalSafe: r.ref(a[11]), Finalized: r.ref(a[13])}, nil
+	}}
+	ad, err := engineadapter.New(engineadapter.DefaultConfig(), r.engine, bad, nil, nil)
+	require.NoError(t, err)
+	_, err = ad.Step(context.Background())
+	require.ErrorIs(t, err, safesource.ErrInconsistentHeads)
+	require.Empty(t, r.el.ForkchoiceUpdates())
+	_, safe, fin := r.labels()
+	require.Equal(t, r.ref(a[9]), safe)
+	require.Equal(t, r.ref(a[4]), fin)
+}
+
+func TestEngineAnswersSyncing(t *testing.T) {
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 20, tagA)
+	r := newRig(t, tree, testutil.ELConfig{})
+	r.elHas(a[19], a[4], a[0])
+	r.src.follow(a[19], 12, 6)
+
+	r.el.SetForceSyncing(true)
+	require.NoError(t, r.step())
+	require.True(t, r.a.Status().Syncing)
+	require.Equal(t, r.ref(a[4]), r.a.Status().Safe, "labels wait for VALID")
+
+	r.el.SetForceSyncing(false)
+	require.NoError(t, r.step())
+	require.False(t, r.a.Status().Syncing)
+	require.Equal(t, r.ref(a[11]), r.a.Status().Safe)
+	fcs := r.el.ForkchoiceUpdates()
+	require.Len(t, fcs, 2)
+	require.Equal(t, fcs[0], fcs[1], "the SYNCING target is retried as it was")
+}
+
+func TestEngineAnswersInvalid(t *testing.T) {
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 20, tagA)
+	b := tree.Extend(a[11].Hash(), 10, tagB)
+	r := newRig(t, tree, testutil.ELConfig{Peer: tree})
+	r.elHas(a[19], a[9], a[4])
+	r.el.MarkInvalid(b[3].Hash()) // block 16 on b
+	r.src.follow(b[9], 16, 5)
+
+	err := r.step()
+	require.Error(t, err)
+	require.Equal(t, engineadapter.EngineInvalid, r.events[len(r.events)-1].Kind)
+	n := len(r.el.ForkchoiceUpdates())
+	require.Equal(t, 1, n)
+
+	for range 3 {
+		require.Error(t, r.step())
+	}
+	require.Len(t, r.el.ForkchoiceUpdates(), n, "an INVALID head is never sent again")
+	require.Equal(t, "skip", r.a.Status().LastAction)
+	unsafe, safe, _ := r.labels()
+	require.Equal(t, r.ref(a[19]), unsafe)
+	require.Equal(t, r.ref(a[9]), safe)
+}
+
+func TestAdapterRestartMidway(t *testing.T) {
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
+	r := newRig(t, tree, testutil.ELConfig{})
+	r.elHas(a[24], tree.Genesis(), tree.Genesis())
+	r.src.follow(a[29], 15, 10)
+	require.NoError(t, r.step())
+
+	// a new adapter on the same engine starts from the engine's labels
+	r.a = r.newAdapter()
+	r.src.follow(a[29], 14, 6) // the source now lags behind what was applied
+	require.NoError(t, r.step())
+	st := r.a.Status()
+	require.Equal(t, r.ref(a[14]), st.Safe)
+	require.Equal(t, r.ref(a[9]), st.Finalized, "finalized never regresses across a restart")
+
+	r.src.follow(a[29], 20, 12)
+	require.NoError(t, r.step())
+	_, safe, fin := r.labels()
+	require.Equal(t, r.ref(a[19]), safe)
+	require.Equal(t, r.ref(a[11]), fin)
+	r.checkInvariants()
+}
+
+func TestEngineLosesBlocks(t *testing.T) {
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
+	r := newRig(t, tree, testutil.ELConfig{Peer: tree})
+	r.elHas(a[24], a[14], a[9])
+	r.src.follow(a[29], 20, 12)
+	require.NoError(t, r.step())
+
+	r.el.DropAbove(17) // a restart that lost its unflushed blocks
+	require.NoError(t, r.step())
+	require.NoError(t, r.step())
+	_, safe, fin := r.labels()
+	require.Equal(t, r.ref(a[19]), safe)
+	require.Equal(t, r.ref(a[11]), fin)
+	r.checkInvariants()
+}
+
+func TestUnauthenticatedEngineIsRefused(t *testing.T) {
+	tree := testutil.NewTree()
+	el := testutil.NewEL(t, tree, testutil.ELConfig{JWTSecret: testutil.NewJWTSecret()})
+	cfg := testutilEngineConfig(tree)
+	wrong := testutil.DialEngine(t, el.URL(), testutil.NewJWTSecret(), cfg)
+	src := newChainSource(tree)
+	ad, err := engineadapter.New(engineadapter.DefaultConfig(), wrong, src, nil, nil)
+	require.NoError(t, err)
+	_, err = ad.Step(context.Background())
+	require.ErrorContains(t, err, "401")
+}
+
+func TestRunStopsCleanly(t *testing.T) {
+	// registered first, so it runs after the rig's servers and clients are closed
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
+	r := newRig(t, tree, testutil.ELConfig{})
+	r.elHas(a[24], tree.Genesis(), tree.Genesis())
+	r.src.follow(a[29], 20, 10)
+
+	cfg := engineadapter.DefaultConfig()
+	cfg.PollInterval = 10 * time.Millisecond
+	ad, err := engineadapter.New(cfg, r.engine, r.src, nil, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ad.Run(ctx) }()
+	require.Eventually(t, func() bool {
+		_, safe, _ := r.labels()
+		return safe.Number == 20
+	}, 10*time.Second, 10*time.Millisecond)
+	r.src.follow(a[29], 25, 20)
+	require.Eventually(t, func() bool {
+		_, _, fin := r.labels()
+		return fin.Number == 20
+	}, 10*time.Second, 10*time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	r.checkInvariants()
+}
+
+func TestConfigCheck(t *testing.T) {
+	require.NoError(t, engineadapter.DefaultConfig().Check())
+	require.NoError(t, engineadapter.Config{}.Check(), "zero values mean defaults")
+	bad := engineadapter.DefaultConfig()
+	bad.PollInterval = -time.Second
+	require.ErrorContains(t, bad.Check(), "PollInterval")
+	bad = engineadapter.DefaultConfig()
+	bad.SyncMode = reorg.Backfill
+	require.ErrorIs(t, bad.Check(), engineadapter.ErrBackfillNotBuilt)
+	_, err := engineadapter.New(bad, nil, nil, nil, nil)
+	require.Error(t, err)
+}
+
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestDivergenceWithForkAlreadyInEngine(t *testing.T) {
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 20, tagA)
+	b := tree.Extend(a[11].Hash(), 10, tagB)
+	r := newRig(t, tree, testutil.ELConfig{})
+	r.el.Insert(tree.Chain(b[9].Hash())...) // the engine saw b, e.g. by gossip
+	r.elHas(a[19], a[9], a[4])
+	r.src.follow(b[9], 16, 5)
+
+	d, err := r.a.Step(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, reorg.Reorg, d.Action, d.Reason)
+	require.Equal(t, uint64(8), d.Depth)
+	unsafe, safe, _ := r.labels()
+	require.Equal(t, r.ref(b[3]), unsafe)
+	require.Equal(t, r.ref(b[3]), safe)
+	require.Equal(t, []engineadapter.EventKind{engineadapter.Reorged, engineadapter.SafeAdvanced}, r.eventKinds())
+	r.checkInvariants()
+}

@@ -1,0 +1,18 @@
+package engineadapter
+
+import (
+	"context"
+
+	"github.com/ethereum-optimism/optimism/op-service/eth"
+	"github.com/ethereum-optimism/optimism/op-service/sources"
+)
+
+// Engine is what the adapter needs from the execution engine: the Engine API's
+// forkchoice update and three block reads.
+type Engine interface {
+	ForkchoiceUpdate(ctx context.Context, state *eth.ForkchoiceState, attr *eth.PayloadAttributes) (*eth.ForkchoiceUpdatedResult, error)
+	L2BlockRefByLabel(ctx context.Context, label eth.BlockLabel) (eth.L2BlockRef, error)
+	L2BlockRefByNumber(ctx context.Context, n uint64) (eth.L2BlockRef, error)
+}
+
+var _ Engine = (*sources.EngineClient)(nil)

@@ -1,0 +1,47 @@
+package engineadapter
+
+import (
+	"github.com/lightcl/lightcl/reorg"
+)
+
+// EventKind names what happened in a tick.
+type EventKind int
+
+const (
+	// SafeAdvanced: the safe label moved up (or, in a reorg, to another chain).
+	SafeAdvanced EventKind = iota
+	// FinalizedAdvanced: the finalized label moved up.
+	FinalizedAdvanced
+	// Reorged: local unsafe blocks were abandoned for the source's chain.
+	Reorged
+	// Halted: the source contradicts the local finalized chain; nothing was sent.
+	Halted
+	// SourceFailed: the source erred or gave unusable heads; the tick was skipped.
+	SourceFailed
+	// EngineSyncing: the engine answered SYNCING; the target is retried next tick.
+	EngineSyncing
+	// EngineInvalid: the engine called the target INVALID; it is never sent again.
+	EngineInvalid
+)
+
+var eventNames = [...]string{"safe-advanced", "finalized-advanced", "reorged", "halted", "source-failed", "engine-syncing", "engine-invalid"}
+
+// String returns the event's name.
+func (k EventKind) String() string {
+	if k < 0 || int(k) >= len(eventNames) {
+		return "unknown"
+	}
+	return eventNames[k]
+}
+
+// Event reports one thing that happened, with the decision behind it.
+type Event struct {
+	Kind     EventKind
+	Decision reorg.Decision
+	// Old and New are the local views before and after the tick.
+	Old, New reorg.Local
+	// Depth is the number of abandoned unsafe blocks, for Reorged.
+	Depth uint64
+	// Err is set for SourceFailed (and carries the reason for Halted).
+	Err error
+}
