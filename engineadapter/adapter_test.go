@@ -379,7 +379,6 @@ func TestConfigCheck(t *testing.T) {
 	require.Error(t, err)
 }
 
-
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
