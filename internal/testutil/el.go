@@ -1,0 +1,324 @@
+package testutil
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/node"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/ethereum-optimism/optimism/op-node/rollup"
+	"github.com/ethereum-optimism/optimism/op-service/eth"
+)
+
+// ELConfig configures an in-memory EL.
+type ELConfig struct {
+	// JWTSecret is the Engine API secret; every request must carry a JWT signed with it.
+	JWTSecret [32]byte
+	// Peer, if set, is where the EL "syncs" unknown heads from; nil: unknown
+	// heads stay SYNCING forever.
+	Peer *Tree
+	// SyncDelay is how long after an FCU to a head it lacks (but Peer has) the
+	// EL has the whole chain to that head. It is checked lazily on later
+	// requests; 0 means the chain is there at the next request.
+	SyncDelay time.Duration
+	// Now is the EL's clock, for tests that step time by hand; nil: time.Now.
+	Now func() time.Time
+}
+
+// EL is an in-memory execution engine served over HTTP JSON-RPC with
+// op-geth's JWT check. It executes nothing: it stores blocks, keeps a
+// canonical chain and the safe and finalized labels, and answers the Engine
+// API and eth_getBlockBy* like op-geth does. It is safe for concurrent use.
+type EL struct {
+	t      testing.TB
+	tree   *Tree
+	cfg    ELConfig
+	rollup *rollup.Config
+	server *httptest.Server
+
+	mu           sync.Mutex
+	blocks       map[common.Hash]*types.Block // every block the EL has; parents always present
+	canon        []common.Hash                // canonical hash by number; the last one is the head
+	safe         common.Hash
+	finalized    common.Hash
+	remote       map[common.Hash]*types.Block // payloads whose parent was unknown
+	invalid      map[common.Hash]bool
+	forceSyncing bool
+	sync         *pendingSync
+	calls        []Call
+	fcus         []eth.ForkchoiceState
+}
+
+// pendingSync is a lazy sync to target that completes at readyAt.
+type pendingSync struct {
+	target  common.Hash
+	readyAt time.Time
+}
+
+// NewEL starts an EL on 127.0.0.1 that knows only tree's genesis, with all
+// labels at genesis, and stops it in t.Cleanup.
+func NewEL(t testing.TB, tree *Tree, cfg ELConfig) *EL {
+	t.Helper()
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Peer != nil && cfg.Peer.Genesis().Hash() != tree.Genesis().Hash() {
+		t.Fatalf("testutil: ELConfig.Peer has genesis %s, want %s", cfg.Peer.Genesis().Hash(), tree.Genesis().Hash())
+	}
+	g := tree.Genesis()
+	e := &EL{
+		t:         t,
+		tree:      tree,
+		cfg:       cfg,
+		rollup:    tree.RollupConfig(),
+		blocks:    map[common.Hash]*types.Block{g.Hash(): g},
+		canon:     []common.Hash{g.Hash()},
+		safe:      g.Hash(),
+		finalized: g.Hash(),
+		remote:    map[common.Hash]*types.Block{},
+		invalid:   map[common.Hash]bool{},
+	}
+	srv := rpc.NewServer()
+	if err := srv.RegisterName("engine", &engineAPI{e}); err != nil {
+		t.Fatalf("testutil: registering engine API: %v", err)
+	}
+	if err := srv.RegisterName("eth", &ethAPI{e}); err != nil {
+		t.Fatalf("testutil: registering eth API: %v", err)
+	}
+	handler := node.NewHTTPHandlerStack(&recorder{el: e, next: srv}, nil, []string{"*"}, cfg.JWTSecret[:])
+	e.server = httptest.NewServer(handler) // listens on 127.0.0.1 only
+	t.Cleanup(func() {
+		e.server.Close()
+		srv.Stop()
+	})
+	return e
+}
+
+// URL returns the EL's HTTP JSON-RPC endpoint.
+func (e *EL) URL() string { return e.server.URL }
+
+// Insert gives the EL blocks without making them canonical. Each block's
+// parent must be known to the EL or come earlier in blocks.
+func (e *EL) Insert(blocks ...*types.Block) {
+	e.t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, b := range blocks {
+		if err := e.checkStorable(b); err != nil {
+			e.t.Fatalf("testutil: Insert: %v", err)
+		}
+		e.blocks[b.Hash()] = b
+	}
+}
+
+// SetForkchoice makes head canonical and sets the labels, for test setup.
+// head must be known; a zero safe or finalized means genesis; both must be
+// canonical at or below head, finalized at or below safe.
+func (e *EL) SetForkchoice(head, safe, finalized common.Hash) {
+	e.t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.blocks[head]; !ok {
+		e.t.Fatalf("testutil: SetForkchoice: head %s is not known to the EL", head)
+	}
+	e.setCanonical(head)
+	if safe == (common.Hash{}) {
+		safe = e.canon[0]
+	}
+	if finalized == (common.Hash{}) {
+		finalized = e.canon[0]
+	}
+	if err := e.checkLabels(safe, finalized); err != nil {
+		e.t.Fatalf("testutil: SetForkchoice: %v", err)
+	}
+	e.safe, e.finalized = safe, finalized
+}
+
+// Labels returns the EL's unsafe (head), safe and finalized blocks.
+func (e *EL) Labels() (unsafe, safe, finalized eth.L2BlockRef) {
+	e.t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.advanceSync()
+	return e.ref(e.head()), e.ref(e.safe), e.ref(e.finalized)
+}
+
+// Has reports whether the EL has the block with the given hash (canonical or not).
+func (e *EL) Has(hash common.Hash) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.advanceSync()
+	_, ok := e.blocks[hash]
+	return ok
+}
+
+// MarkInvalid makes FCUs with this head hash, and newPayload of this block or
+// its children, answer INVALID.
+func (e *EL) MarkInvalid(hash common.Hash) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.invalid[hash] = true
+}
+
+// SetForceSyncing makes every FCU answer SYNCING while on.
+func (e *EL) SetForceSyncing(on bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.forceSyncing = on
+}
+
+// DropAbove simulates a restart that lost unflushed blocks: every block above
+// number n is forgotten (canonical or not), labels above n clamp to the new
+// head, and a pending sync is abandoned.
+func (e *EL) DropAbove(n uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for h, b := range e.blocks {
+		if b.NumberU64() > n {
+			delete(e.blocks, h)
+		}
+	}
+	for h, b := range e.remote {
+		if b.NumberU64() > n {
+			delete(e.remote, h)
+		}
+	}
+	if uint64(len(e.canon)) > n+1 {
+		e.canon = e.canon[:n+1]
+	}
+	if _, ok := e.blocks[e.safe]; !ok {
+		e.safe = e.head()
+	}
+	if _, ok := e.blocks[e.finalized]; !ok {
+		e.finalized = e.head()
+	}
+	e.sync = nil
+}
+
+// head returns the canonical head hash. Callers hold e.mu.
+func (e *EL) head() common.Hash { return e.canon[len(e.canon)-1] }
+
+// ref returns the L2BlockRef of a known block. Callers hold e.mu.
+func (e *EL) ref(hash common.Hash) eth.L2BlockRef {
+	ref, err := blockRef(e.rollup, e.blocks[hash])
+	if err != nil { // checkStorable vetted every stored block
+		e.t.Errorf("testutil: ref of stored block %s: %v", hash, err)
+	}
+	return ref
+}
+
+// checkStorable says why b cannot be stored: unknown parent, wrong number or
+// no valid L1-info deposit. Callers hold e.mu.
+func (e *EL) checkStorable(b *types.Block) error {
+	parent, ok := e.blocks[b.ParentHash()]
+	if !ok {
+		return fmt.Errorf("block %d %s: parent %s is unknown", b.NumberU64(), b.Hash(), b.ParentHash())
+	}
+	if b.NumberU64() != parent.NumberU64()+1 {
+		return fmt.Errorf("block %s has number %d, parent %s has %d", b.Hash(), b.NumberU64(), parent.Hash(), parent.NumberU64())
+	}
+	if _, err := blockRef(e.rollup, b); err != nil {
+		return fmt.Errorf("block %d %s is not an L2 block of this chain: %w", b.NumberU64(), b.Hash(), err)
+	}
+	return nil
+}
+
+// isCanonical reports whether hash is on the canonical chain. Callers hold e.mu.
+func (e *EL) isCanonical(hash common.Hash) bool {
+	b, ok := e.blocks[hash]
+	return ok && b.NumberU64() < uint64(len(e.canon)) && e.canon[b.NumberU64()] == hash
+}
+
+// setCanonical makes the known block head and its ancestors canonical.
+// Callers hold e.mu.
+func (e *EL) setCanonical(head common.Hash) {
+	var added []common.Hash
+	b := e.blocks[head]
+	for !e.isCanonical(b.Hash()) {
+		added = append(added, b.Hash())
+		b = e.blocks[b.ParentHash()] // stored blocks always have their parent
+	}
+	e.canon = e.canon[:b.NumberU64()+1]
+	for i := len(added) - 1; i >= 0; i-- {
+		e.canon = append(e.canon, added[i])
+	}
+}
+
+// checkLabels says why safe and finalized cannot label the canonical chain.
+// Callers hold e.mu.
+func (e *EL) checkLabels(safe, finalized common.Hash) error {
+	for _, l := range []struct {
+		name string
+		hash common.Hash
+	}{{"finalized", finalized}, {"safe", safe}} {
+		if _, ok := e.blocks[l.hash]; !ok {
+			return fmt.Errorf("%s block %s not available in database", l.name, l.hash)
+		}
+		if !e.isCanonical(l.hash) {
+			return fmt.Errorf("%s block %s not in canonical chain", l.name, l.hash)
+		}
+	}
+	if f, s := e.blocks[finalized].NumberU64(), e.blocks[safe].NumberU64(); f > s {
+		return fmt.Errorf("finalized block %d is above safe block %d", f, s)
+	}
+	return nil
+}
+
+// lookup finds a block the EL lacks but can sync: a payload it was sent, or
+// one of Peer's blocks. Callers hold e.mu.
+func (e *EL) lookup(hash common.Hash) (*types.Block, bool) {
+	if b, ok := e.remote[hash]; ok {
+		return b, true
+	}
+	if e.cfg.Peer != nil {
+		return e.cfg.Peer.Block(hash)
+	}
+	return nil, false
+}
+
+// startSync begins a lazy sync to target unless one to target is under way.
+// Callers hold e.mu.
+func (e *EL) startSync(target common.Hash) {
+	if e.sync != nil && e.sync.target == target {
+		return
+	}
+	e.sync = &pendingSync{target: target, readyAt: e.cfg.Now().Add(e.cfg.SyncDelay)}
+}
+
+// advanceSync completes a due sync: it stores the chain down to a known block
+// and makes the target the canonical head, as op-geth's beacon sync does. A
+// chain with a block nobody has stays pending. Callers hold e.mu.
+func (e *EL) advanceSync() {
+	if e.sync == nil || e.cfg.Now().Before(e.sync.readyAt) {
+		return
+	}
+	var missing []*types.Block
+	for h := e.sync.target; ; {
+		if _, ok := e.blocks[h]; ok {
+			break
+		}
+		b, ok := e.lookup(h)
+		if !ok {
+			return
+		}
+		missing = append(missing, b)
+		h = b.ParentHash()
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		b := missing[i]
+		if err := e.checkStorable(b); err != nil {
+			e.sync = nil // a broken peer chain never syncs
+			return
+		}
+		e.blocks[b.Hash()] = b
+		delete(e.remote, b.Hash())
+	}
+	e.setCanonical(e.sync.target)
+	e.sync = nil
+}
