@@ -49,6 +49,7 @@ func TestFindCommonAncestor(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, base[tt.want], got)
 			require.LessOrEqual(t, calls, maxLookups(tt.lo, tt.hi))
+			t.Logf("range [%d, %d], ancestor %d: %d lookups (bound %d)", tt.lo, tt.hi, tt.want, calls, maxLookups(tt.lo, tt.hi))
 		})
 	}
 }

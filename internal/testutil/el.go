@@ -36,7 +36,8 @@ type ELConfig struct {
 // canonical chain and the safe and finalized labels, and answers the Engine
 // API and eth_getBlockBy* like op-geth does. It is safe for concurrent use.
 type EL struct {
-	t      testing.TB
+	fail   func(format string, args ...any) // reports setup mistakes
+	rpc    *rpc.Server
 	tree   *Tree
 	cfg    ELConfig
 	rollup *rollup.Config
@@ -62,18 +63,33 @@ type pendingSync struct {
 }
 
 // NewEL starts an EL on 127.0.0.1 that knows only tree's genesis, with all
-// labels at genesis, and stops it in t.Cleanup.
+// labels at genesis, and stops it in t.Cleanup. Setup mistakes fail t.
 func NewEL(t testing.TB, tree *Tree, cfg ELConfig) *EL {
 	t.Helper()
+	e, err := startEL(tree, cfg, t.Fatalf)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(e.Close)
+	return e
+}
+
+// StartEL is NewEL for code without a testing.TB, such as runnable examples:
+// setup mistakes panic, and the caller must call Close.
+func StartEL(tree *Tree, cfg ELConfig) (*EL, error) {
+	return startEL(tree, cfg, func(format string, args ...any) { panic(fmt.Sprintf(format, args...)) })
+}
+
+func startEL(tree *Tree, cfg ELConfig, fail func(format string, args ...any)) (*EL, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.Peer != nil && cfg.Peer.Genesis().Hash() != tree.Genesis().Hash() {
-		t.Fatalf("testutil: ELConfig.Peer has genesis %s, want %s", cfg.Peer.Genesis().Hash(), tree.Genesis().Hash())
+		return nil, fmt.Errorf("testutil: ELConfig.Peer has genesis %s, want %s", cfg.Peer.Genesis().Hash(), tree.Genesis().Hash())
 	}
 	g := tree.Genesis()
 	e := &EL{
-		t:         t,
+		fail:      fail,
 		tree:      tree,
 		cfg:       cfg,
 		rollup:    tree.RollupConfig(),
@@ -86,18 +102,21 @@ func NewEL(t testing.TB, tree *Tree, cfg ELConfig) *EL {
 	}
 	srv := rpc.NewServer()
 	if err := srv.RegisterName("engine", &engineAPI{e}); err != nil {
-		t.Fatalf("testutil: registering engine API: %v", err)
+		return nil, fmt.Errorf("testutil: registering engine API: %w", err)
 	}
 	if err := srv.RegisterName("eth", &ethAPI{e}); err != nil {
-		t.Fatalf("testutil: registering eth API: %v", err)
+		return nil, fmt.Errorf("testutil: registering eth API: %w", err)
 	}
 	handler := node.NewHTTPHandlerStack(&recorder{el: e, next: srv}, nil, []string{"*"}, cfg.JWTSecret[:])
 	e.server = httptest.NewServer(handler) // listens on 127.0.0.1 only
-	t.Cleanup(func() {
-		e.server.Close()
-		srv.Stop()
-	})
-	return e
+	e.rpc = srv
+	return e, nil
+}
+
+// Close stops the EL's server.
+func (e *EL) Close() {
+	e.server.Close()
+	e.rpc.Stop()
 }
 
 // URL returns the EL's HTTP JSON-RPC endpoint.
@@ -106,12 +125,11 @@ func (e *EL) URL() string { return e.server.URL }
 // Insert gives the EL blocks without making them canonical. Each block's
 // parent must be known to the EL or come earlier in blocks.
 func (e *EL) Insert(blocks ...*types.Block) {
-	e.t.Helper()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, b := range blocks {
 		if err := e.checkStorable(b); err != nil {
-			e.t.Fatalf("testutil: Insert: %v", err)
+			e.fail("testutil: Insert: %v", err)
 		}
 		e.blocks[b.Hash()] = b
 	}
@@ -121,11 +139,10 @@ func (e *EL) Insert(blocks ...*types.Block) {
 // head must be known; a zero safe or finalized means genesis; both must be
 // canonical at or below head, finalized at or below safe.
 func (e *EL) SetForkchoice(head, safe, finalized common.Hash) {
-	e.t.Helper()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := e.blocks[head]; !ok {
-		e.t.Fatalf("testutil: SetForkchoice: head %s is not known to the EL", head)
+		e.fail("testutil: SetForkchoice: head %s is not known to the EL", head)
 	}
 	e.setCanonical(head)
 	if safe == (common.Hash{}) {
@@ -135,14 +152,13 @@ func (e *EL) SetForkchoice(head, safe, finalized common.Hash) {
 		finalized = e.canon[0]
 	}
 	if err := e.checkLabels(safe, finalized); err != nil {
-		e.t.Fatalf("testutil: SetForkchoice: %v", err)
+		e.fail("testutil: SetForkchoice: %v", err)
 	}
 	e.safe, e.finalized = safe, finalized
 }
 
 // Labels returns the EL's unsafe (head), safe and finalized blocks.
 func (e *EL) Labels() (unsafe, safe, finalized eth.L2BlockRef) {
-	e.t.Helper()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.advanceSync()
@@ -208,7 +224,7 @@ func (e *EL) head() common.Hash { return e.canon[len(e.canon)-1] }
 func (e *EL) ref(hash common.Hash) eth.L2BlockRef {
 	ref, err := blockRef(e.rollup, e.blocks[hash])
 	if err != nil { // checkStorable vetted every stored block
-		e.t.Errorf("testutil: ref of stored block %s: %v", hash, err)
+		e.fail("testutil: ref of stored block %s: %v", hash, err)
 	}
 	return ref
 }

@@ -1,0 +1,14 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/log"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRun(t *testing.T) {
+	require.NoError(t, run(4, time.Millisecond, log.NewLogger(log.DiscardHandler())))
+	require.Error(t, run(0, time.Millisecond, log.NewLogger(log.DiscardHandler())))
+}
