@@ -23,8 +23,10 @@ var ErrHalted = errors.New("halted: source conflicts with local finalized chain"
 // Status is a snapshot of the adapter.
 type Status struct {
 	Unsafe, Safe, Finalized eth.L2BlockRef
-	// Source is the source's name.
-	Source string
+	// Source is the source's name, and SourceHeads what it said last (zero until
+	// it first answered).
+	Source      string
+	SourceHeads safesource.Heads
 	// LastAction and LastReason describe the last decision.
 	LastAction string
 	LastReason string
@@ -102,14 +104,17 @@ func (a *Adapter) Status() Status {
 	return a.status
 }
 
-// Run ticks every PollInterval until ctx is cancelled, then returns nil. Tick
-// errors are logged and reported in Status; they do not stop the loop. Run
-// starts no goroutines.
+// Run ticks every PollInterval until ctx is cancelled, then returns nil. A tick
+// in flight when ctx ends is finished, not cut short (each of its calls is
+// bounded by SourceTimeout or EngineTimeout), so a forkchoice update is never
+// abandoned half-way. Tick errors are logged and reported in Status; they do not
+// stop the loop. Run starts no goroutines.
 func (a *Adapter) Run(ctx context.Context) error {
 	ticker := time.NewTicker(a.cfg.PollInterval)
 	defer ticker.Stop()
+	tickCtx := context.WithoutCancel(ctx)
 	for {
-		if _, err := a.Step(ctx); err != nil && ctx.Err() == nil {
+		if _, err := a.Step(tickCtx); err != nil {
 			a.log.Warn("Tick failed", "err", err)
 		}
 		select {
@@ -135,6 +140,7 @@ func (a *Adapter) Step(ctx context.Context) (reorg.Decision, error) {
 	a.status.Halted = d.Action == reorg.Halt
 	a.status.Ticks++
 	a.statusMu.Unlock()
+	a.metrics.RecordHalted(d.Action == reorg.Halt)
 	a.metrics.RecordHeads(a.local.Unsafe.Number, a.local.Safe.Number, a.local.Finalized.Number)
 	return d, err
 }
@@ -149,6 +155,9 @@ func (a *Adapter) tick(ctx context.Context) (reorg.Decision, error) {
 	in.Heads, in.SourceErr = a.source.Heads(sctx)
 	cancel()
 	if in.SourceErr == nil {
+		a.statusMu.Lock()
+		a.status.SourceHeads = in.Heads
+		a.statusMu.Unlock()
 		in.ELAtSafe = a.engineAt(ctx, in.Heads.Safe.Number)
 		if in.Heads.Finalized.Number == in.Heads.Safe.Number {
 			in.ELAtFinalized = in.ELAtSafe

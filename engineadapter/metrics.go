@@ -17,6 +17,8 @@ type Metrics interface {
 	RecordHeads(unsafe, safe, finalized uint64)
 	// RecordReorgDepth observes the depth of a reorg.
 	RecordReorgDepth(depth uint64)
+	// RecordHalted sets whether the adapter is halted.
+	RecordHalted(halted bool)
 }
 
 // NoopMetrics discards everything.
@@ -39,6 +41,9 @@ func (NoopMetrics) RecordHeads(uint64, uint64, uint64) {}
 // RecordReorgDepth does nothing.
 func (NoopMetrics) RecordReorgDepth(uint64) {}
 
+// RecordHalted does nothing.
+func (NoopMetrics) RecordHalted(bool) {}
+
 // PrometheusMetrics is the Prometheus implementation of Metrics.
 type PrometheusMetrics struct {
 	decisions   *prometheus.CounterVec
@@ -46,6 +51,7 @@ type PrometheusMetrics struct {
 	events      *prometheus.CounterVec
 	heads       *prometheus.GaugeVec
 	reorgDepth  prometheus.Histogram
+	halted      prometheus.Gauge
 }
 
 var _ Metrics = (*PrometheusMetrics)(nil)
@@ -69,8 +75,12 @@ func NewPrometheusMetrics(reg prometheus.Registerer, namespace string) (*Prometh
 			Namespace: namespace, Subsystem: "adapter", Name: "reorg_depth", Help: "Unsafe blocks abandoned per reorg.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
 		}),
+		halted: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "adapter", Name: "halted",
+			Help: "1 while the source contradicts the local finalized chain, else 0.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.decisions, m.forkchoices, m.events, m.heads, m.reorgDepth} {
+	for _, c := range []prometheus.Collector{m.decisions, m.forkchoices, m.events, m.heads, m.reorgDepth, m.halted} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -98,3 +108,12 @@ func (m *PrometheusMetrics) RecordHeads(unsafe, safe, finalized uint64) {
 
 // RecordReorgDepth observes a reorg depth.
 func (m *PrometheusMetrics) RecordReorgDepth(depth uint64) { m.reorgDepth.Observe(float64(depth)) }
+
+// RecordHalted sets the halt gauge.
+func (m *PrometheusMetrics) RecordHalted(halted bool) {
+	v := 0.0
+	if halted {
+		v = 1
+	}
+	m.halted.Set(v)
+}

@@ -12,3 +12,7 @@ var ErrNotFound = errors.New("block not found")
 
 // ErrNoHeads is wrapped when a source has no heads to offer yet.
 var ErrNoHeads = errors.New("no heads yet")
+
+// ErrWrongChain is wrapped when a remote serves another chain than the one
+// configured (chain id or genesis differ).
+var ErrWrongChain = errors.New("wrong chain")
