@@ -13,7 +13,8 @@ import (
 // go-ethereum's default HTTP request limit.
 const maxRequestSize = 5 * 1024 * 1024
 
-// Call is one JSON-RPC call the EL received (after the JWT check).
+// Call is one JSON-RPC call a fake server (EL or RollupNode) received, after
+// the faults and the EL's JWT check let it through.
 type Call struct {
 	// Method is the JSON-RPC method name, e.g. "engine_forkchoiceUpdatedV3".
 	Method string
@@ -23,8 +24,8 @@ type Call struct {
 
 // recorder records the calls in each request body, then hands the request on.
 type recorder struct {
-	el   *EL
-	next http.Handler
+	record func(calls []Call)
+	next   http.Handler
 }
 
 func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -35,15 +36,15 @@ func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "reading request body: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		rec.el.record(body)
+		rec.record(parseCalls(body))
 		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	rec.next.ServeHTTP(w, r)
 }
 
-// record appends the calls in a single or batch JSON-RPC body; a body that is
-// not JSON-RPC is left to the server to reject.
-func (e *EL) record(body []byte) {
+// parseCalls returns the calls in a single or batch JSON-RPC body; a body
+// that is not JSON-RPC gives none and is left to the server to reject.
+func parseCalls(body []byte) []Call {
 	var msgs []struct {
 		Method string          `json:"method"`
 		Params json.RawMessage `json:"params"`
@@ -53,13 +54,31 @@ func (e *EL) record(body []byte) {
 		body = append(append([]byte{'['}, body...), ']')
 	}
 	if err := json.Unmarshal(body, &msgs); err != nil {
-		return
+		return nil
 	}
+	calls := make([]Call, 0, len(msgs))
+	for _, m := range msgs {
+		calls = append(calls, Call{Method: m.Method, Params: bytes.Clone(m.Params)})
+	}
+	return calls
+}
+
+// record appends calls to the EL's log.
+func (e *EL) record(calls []Call) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, m := range msgs {
-		e.calls = append(e.calls, Call{Method: m.Method, Params: bytes.Clone(m.Params)})
+	e.calls = append(e.calls, calls...)
+}
+
+// countCalls returns how many of calls are to method.
+func countCalls(calls []Call, method string) int {
+	n := 0
+	for _, c := range calls {
+		if c.Method == method {
+			n++
+		}
 	}
+	return n
 }
 
 // Calls returns every JSON-RPC call received so far, in order of arrival.
@@ -81,11 +100,5 @@ func (e *EL) ForkchoiceUpdates() []eth.ForkchoiceState {
 func (e *EL) CallCount(method string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	n := 0
-	for _, c := range e.calls {
-		if c.Method == method {
-			n++
-		}
-	}
-	return n
+	return countCalls(e.calls, method)
 }

@@ -248,6 +248,14 @@ func l1Header(n uint64) *types.Header {
 	}
 }
 
+// L1Ref returns the synthetic L1 block n that the Tree's blocks take as L1
+// origin (L2 block m has origin m/BlocksPerEpoch), e.g. for the current_l1 of
+// RollupNode.Follow. The synthetic L1 blocks are not linked: ParentHash is not
+// the hash of L1Ref(n-1).
+func L1Ref(n uint64) eth.L1BlockRef {
+	return eth.InfoToL1BlockRef(eth.HeaderBlockInfo(l1Header(n)))
+}
+
 func l1Origin(n uint64) eth.BlockID {
 	h := l1Header(n)
 	return eth.BlockID{Hash: h.Hash(), Number: n}

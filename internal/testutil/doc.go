@@ -1,7 +1,11 @@
 // Package testutil holds test helpers for lightcl: a scripted tree of real OP
-// Stack L2 blocks (Tree) and an in-memory execution engine (EL) served over
-// real HTTP JSON-RPC with op-geth's JWT check, with fault switches for tests.
+// Stack L2 blocks (Tree), an in-memory execution engine (EL) served over real
+// HTTP JSON-RPC with op-geth's JWT check or, as a public L2 RPC, without it,
+// and a fake rollup node (RollupNode) serving op-node's optimism_ methods.
+// Both servers sit behind switchable Faults (stall, HTTP status, garbage) and
+// can be made to lie (EL.ForceLabels, RollupNode.SetSyncStatus).
 //
 // It is for lightcl's own tests only and is not for production use: the EL
-// executes nothing, keeps everything in memory and accepts any state root.
+// executes nothing, keeps everything in memory and accepts any state root;
+// the rollup node derives nothing and reports what the test tells it.
 package testutil

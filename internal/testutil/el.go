@@ -20,6 +20,12 @@ import (
 type ELConfig struct {
 	// JWTSecret is the Engine API secret; every request must carry a JWT signed with it.
 	JWTSecret [32]byte
+	// NoAuth serves without the JWT check, like a public L2 RPC; JWTSecret
+	// is then ignored.
+	NoAuth bool
+	// ChainID is what eth_chainId answers, for "wrong chain" tests; 0 means
+	// the Tree's chain id (ChainID). Blocks and refs are unaffected.
+	ChainID uint64
 	// Peer, if set, is where the EL "syncs" unknown heads from; nil: unknown
 	// heads stay SYNCING forever.
 	Peer *Tree
@@ -32,7 +38,8 @@ type ELConfig struct {
 }
 
 // EL is an in-memory execution engine served over HTTP JSON-RPC with
-// op-geth's JWT check. It executes nothing: it stores blocks, keeps a
+// op-geth's JWT check (or without it, as a public L2 RPC, with
+// ELConfig.NoAuth), behind switchable Faults. It executes nothing: it stores blocks, keeps a
 // canonical chain and the safe and finalized labels, and answers the Engine
 // API and eth_getBlockBy* like op-geth does. It is safe for concurrent use.
 type EL struct {
@@ -41,6 +48,7 @@ type EL struct {
 	tree   *Tree
 	cfg    ELConfig
 	rollup *rollup.Config
+	faults *Faults
 	server *httptest.Server
 
 	mu           sync.Mutex
@@ -99,6 +107,7 @@ func startEL(tree *Tree, cfg ELConfig, fail func(format string, args ...any)) (*
 		finalized: g.Hash(),
 		remote:    map[common.Hash]*types.Block{},
 		invalid:   map[common.Hash]bool{},
+		faults:    new(Faults),
 	}
 	srv := rpc.NewServer()
 	if err := srv.RegisterName("engine", &engineAPI{e}); err != nil {
@@ -107,14 +116,19 @@ func startEL(tree *Tree, cfg ELConfig, fail func(format string, args ...any)) (*
 	if err := srv.RegisterName("eth", &ethAPI{e}); err != nil {
 		return nil, fmt.Errorf("testutil: registering eth API: %w", err)
 	}
-	handler := node.NewHTTPHandlerStack(&recorder{el: e, next: srv}, nil, []string{"*"}, cfg.JWTSecret[:])
-	e.server = httptest.NewServer(handler) // listens on 127.0.0.1 only
+	var jwtSecret []byte // nil: no JWT check
+	if !cfg.NoAuth {
+		jwtSecret = cfg.JWTSecret[:]
+	}
+	handler := node.NewHTTPHandlerStack(&recorder{record: e.record, next: srv}, nil, []string{"*"}, jwtSecret)
+	e.server = httptest.NewServer(e.faults.wrap(handler)) // listens on 127.0.0.1 only
 	e.rpc = srv
 	return e, nil
 }
 
-// Close stops the EL's server.
+// Close stops the EL's server, dropping requests held by a stall.
 func (e *EL) Close() {
+	e.faults.close()
 	e.server.Close()
 	e.rpc.Stop()
 }
@@ -154,6 +168,31 @@ func (e *EL) SetForkchoice(head, safe, finalized common.Hash) {
 	if err := e.checkLabels(safe, finalized); err != nil {
 		e.fail("testutil: SetForkchoice: %v", err)
 	}
+	e.safe, e.finalized = safe, finalized
+}
+
+// Faults returns the EL's fault switches; they act before the JWT check.
+func (e *EL) Faults() *Faults { return e.faults }
+
+// ForceLabels makes head canonical and sets the safe and finalized labels
+// with no consistency checks, to play a lying remote: finalized above safe,
+// labels above head or on another fork. All three blocks must be known to
+// the EL (Insert them first); the zero hash is not a block here. A pending
+// sync is abandoned, so that it cannot move the forced head later.
+func (e *EL) ForceLabels(head, safe, finalized common.Hash) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, l := range []struct {
+		name string
+		hash common.Hash
+	}{{"head", head}, {"safe", safe}, {"finalized", finalized}} {
+		if _, ok := e.blocks[l.hash]; !ok {
+			e.fail("testutil: ForceLabels: %s %s is not known to the EL", l.name, l.hash)
+			return
+		}
+	}
+	e.sync = nil
+	e.setCanonical(head)
 	e.safe, e.finalized = safe, finalized
 }
 

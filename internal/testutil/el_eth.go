@@ -3,6 +3,7 @@ package testutil
 import (
 	"encoding/json"
 	"fmt"
+	"math/big"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
@@ -12,8 +13,11 @@ import (
 // ethAPI serves the eth_ namespace. Every exported method is an RPC method.
 type ethAPI struct{ el *EL }
 
-// ChainId serves eth_chainId.
+// ChainId serves eth_chainId: ELConfig.ChainID, or the Tree's chain id.
 func (a *ethAPI) ChainId() *hexutil.Big {
+	if id := a.el.cfg.ChainID; id != 0 {
+		return (*hexutil.Big)(new(big.Int).SetUint64(id))
+	}
 	return (*hexutil.Big)(a.el.rollup.L2ChainID)
 }
 
