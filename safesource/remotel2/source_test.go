@@ -260,7 +260,6 @@ func TestConfigCheck(t *testing.T) {
 	require.Equal(t, remotel2.KindCL, k)
 }
 
-
 // statusOf is a sync status at unsafe 30 with the given safe (and local-safe)
 // and finalized blocks, consistent or not.
 func statusOf(w world, safe, fin *types.Block) eth.SyncStatus {
