@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
+	"github.com/ethereum/go-ethereum/beacon/engine"
+	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightcl/lightcl/reorg"
 )
@@ -15,12 +17,18 @@ func (a *Adapter) act(ctx context.Context, in reorg.Input, d reorg.Decision) err
 	old := a.local
 	switch d.Action {
 	case reorg.Skip:
-		err := errors.New(d.Reason)
-		if in.SourceErr != nil {
-			err = fmt.Errorf("skipped tick: %w", in.SourceErr)
+		err := d.Err
+		if err == nil {
+			err = errors.New(d.Reason)
 		}
-		a.log.Warn("Skipped tick", "reason", d.Reason)
-		a.emit(Event{Kind: SourceFailed, Decision: d, Old: old, New: old, Err: err})
+		err = fmt.Errorf("skipped tick: %w", err)
+		kind := Skipped
+		if d.SourceFault {
+			kind = SourceFailed
+		}
+		a.log.Warn("Skipped tick", "reason", d.Reason, "source_safe", in.Heads.Safe.Number,
+			"source_safe_hash", in.Heads.Safe.Hash, "source_finalized", in.Heads.Finalized.Number)
+		a.emit(Event{Kind: kind, Decision: d, Old: old, New: old, Err: err})
 		return err
 
 	case reorg.Hold:
@@ -30,7 +38,9 @@ func (a *Adapter) act(ctx context.Context, in reorg.Input, d reorg.Decision) err
 	case reorg.Halt:
 		err := fmt.Errorf("%w: %s", ErrHalted, d.Reason)
 		a.log.Error("Halted: not following the source", "reason", d.Reason,
-			"finalized", old.Finalized.Number, "finalized_hash", old.Finalized.Hash)
+			"finalized", old.Finalized.Number, "finalized_hash", old.Finalized.Hash,
+			"source_safe", in.Heads.Safe.Number, "source_safe_hash", in.Heads.Safe.Hash,
+			"source_finalized", in.Heads.Finalized.Number, "source_finalized_hash", in.Heads.Finalized.Hash)
 		a.emit(Event{Kind: Halted, Decision: d, Old: old, New: old, Err: err})
 		return err
 
@@ -57,6 +67,20 @@ func (a *Adapter) forkchoice(ctx context.Context, d reorg.Decision) error {
 	ectx, cancel := context.WithTimeout(ctx, a.cfg.EngineTimeout)
 	res, err := a.engine.ForkchoiceUpdate(ectx, &fc, nil)
 	cancel()
+	var rpcErr rpc.Error
+	if errors.As(err, &rpcErr) && rpcErr.ErrorCode() == engine.InvalidForkChoiceState.ErrorCode() {
+		// the engine says safe or finalized is not on the head's chain: following
+		// this head would leave the local finalized chain
+		a.metrics.RecordForkchoice("invalid-forkchoice-state")
+		a.rejected.add(fc.HeadBlockHash)
+		herr := fmt.Errorf("%w: the engine refused head %d (%s) with safe %s and finalized %s: %v",
+			ErrHalted, d.Next.Unsafe.Number, fc.HeadBlockHash, fc.SafeBlockHash, fc.FinalizedBlockHash, err)
+		a.log.Error("Halted: engine refused the forkchoice state; the head will not be sent again",
+			"head", d.Next.Unsafe.Number, "hash", fc.HeadBlockHash, "safe", d.Next.Safe.Number,
+			"finalized", d.Next.Finalized.Number, "finalized_hash", fc.FinalizedBlockHash, "err", err)
+		a.emit(Event{Kind: Halted, Decision: d, Old: old, New: old, Err: herr})
+		return herr
+	}
 	if err != nil {
 		a.metrics.RecordForkchoice("error")
 		return fmt.Errorf("forkchoice update to head %d (%s): %w", d.Next.Unsafe.Number, fc.HeadBlockHash, err)

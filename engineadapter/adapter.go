@@ -137,10 +137,17 @@ func (a *Adapter) Step(ctx context.Context) (reorg.Decision, error) {
 	if d.Reason != "" {
 		a.status.LastAction, a.status.LastReason = d.Action.String(), d.Reason
 	}
-	a.status.Halted = d.Action == reorg.Halt
+	// a halt lasts until a tick decides something else than skipping
+	switch {
+	case d.Action == reorg.Halt || errors.Is(err, ErrHalted):
+		a.status.Halted = true
+	case d.Action != reorg.Skip && err == nil:
+		a.status.Halted = false
+	}
+	halted := a.status.Halted
 	a.status.Ticks++
 	a.statusMu.Unlock()
-	a.metrics.RecordHalted(d.Action == reorg.Halt)
+	a.metrics.RecordHalted(halted)
 	a.metrics.RecordHeads(a.local.Unsafe.Number, a.local.Safe.Number, a.local.Finalized.Number)
 	return d, err
 }
@@ -164,12 +171,14 @@ func (a *Adapter) tick(ctx context.Context) (reorg.Decision, error) {
 		} else {
 			in.ELAtFinalized = a.engineAt(ctx, in.Heads.Finalized.Number)
 		}
+		if in.Heads.Safe.Number < a.local.Safe.Number {
+			in.ELAtLocalSafe = a.engineAt(ctx, a.local.Safe.Number)
+		}
 	}
 
 	d := reorg.Decide(in)
 	if d.Action == reorg.NeedAncestor {
-		ref, err := reorg.FindCommonAncestor(ctx, a.engineLookup, a.sourceLookup, d.SearchLo, d.SearchHi)
-		in.Ancestor = &reorg.AncestorResult{Ref: ref, Err: err}
+		in.Ancestor = reorg.Search(ctx, d, in, a.engineLookup, a.sourceLookup)
 		d = reorg.Decide(in)
 	}
 	a.metrics.RecordDecision(d.Action.String())
@@ -188,36 +197,50 @@ func (a *Adapter) readEngine(ctx context.Context) error {
 		a.local.Unsafe = head
 		return nil
 	}
-	safe, err := a.engineLabel(ctx, eth.Safe)
+	a.local.Unsafe = head // engineAt below reads up to the new head
+	safe, err := a.optionalLabel(ctx, eth.Safe)
 	if err != nil {
 		return err
 	}
-	fin, err := a.engineLabel(ctx, eth.Finalized)
+	fin, err := a.optionalLabel(ctx, eth.Finalized)
 	if err != nil {
 		return err
 	}
 	next := reorg.Local{Unsafe: head, Safe: safe, Finalized: fin}
 	if a.started {
-		// finalized never regresses: keep ours if the engine still holds it
-		if old := a.local.Finalized; old.Number > fin.Number {
-			if at := a.engineAt(ctx, old.Number); at.Found && at.Ref.Hash == old.Hash {
-				next.Finalized = old
-			} else {
-				a.log.Error("Engine lost blocks below the finalized head it was given",
-					"finalized", old.Number, "hash", old.Hash, "engine_finalized", fin.Number)
+		// finalized never regresses, even when the engine lost it: decisions then
+		// only catch up to a source chain that holds it
+		if old := a.local.Finalized; old.Number > fin.Number || fin.Hash == (common.Hash{}) {
+			next.Finalized = old
+			if at := a.engineAt(ctx, old.Number); !at.Found || at.Ref.Hash != old.Hash {
+				a.log.Error("Engine lost blocks below the finalized head; keeping it and catching up to it",
+					"finalized", old.Number, "finalized_hash", old.Hash, "engine_head", head.Number,
+					"engine_finalized", fin.Number, "engine_finalized_hash", fin.Hash)
 			}
 		}
 		a.log.Warn("Engine head fell below the safe label; re-read its labels",
-			"head", head.Number, "safe", a.local.Safe.Number, "engine_safe", safe.Number)
+			"head", head.Number, "head_hash", head.Hash, "safe", a.local.Safe.Number, "safe_hash", a.local.Safe.Hash,
+			"engine_safe", safe.Number, "engine_safe_hash", safe.Hash)
 	} else {
 		a.log.Info("Read engine heads", "unsafe", head.Number, "unsafe_hash", head.Hash,
-			"safe", safe.Number, "finalized", fin.Number)
+			"safe", safe.Number, "safe_hash", safe.Hash, "finalized", fin.Number, "finalized_hash", fin.Hash)
 	}
-	if next.Safe.Number < next.Finalized.Number {
+	if next.Safe.Number < next.Finalized.Number || next.Safe.Hash == (common.Hash{}) {
 		next.Safe = next.Finalized
 	}
 	a.local, a.started = next, true
 	return nil
+}
+
+// optionalLabel reads the engine's safe or finalized head; an engine that has
+// none yet (a fresh op-geth answers "not found") gives the zero ref.
+func (a *Adapter) optionalLabel(ctx context.Context, label eth.BlockLabel) (eth.L2BlockRef, error) {
+	ref, err := a.engineLabel(ctx, label)
+	if errors.Is(err, ethereum.NotFound) {
+		a.log.Info("Engine has no head for label yet", "label", label)
+		return eth.L2BlockRef{}, nil
+	}
+	return ref, err
 }
 
 func (a *Adapter) engineLabel(ctx context.Context, label eth.BlockLabel) (eth.L2BlockRef, error) {

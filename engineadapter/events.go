@@ -16,15 +16,19 @@ const (
 	Reorged
 	// Halted: the source contradicts the local finalized chain; nothing was sent.
 	Halted
-	// SourceFailed: the source erred or gave unusable heads; the tick was skipped.
+	// SourceFailed: the source erred, or gave heads or lookups that contradict
+	// themselves; the tick was skipped.
 	SourceFailed
 	// EngineSyncing: the engine answered SYNCING; the target is retried next tick.
 	EngineSyncing
 	// EngineInvalid: the engine called the target INVALID; it is never sent again.
 	EngineInvalid
+	// Skipped: the tick was skipped for a reason that is not the source's (an
+	// engine read failed, a target the engine called INVALID).
+	Skipped
 )
 
-var eventNames = [...]string{"safe-advanced", "finalized-advanced", "reorged", "halted", "source-failed", "engine-syncing", "engine-invalid"}
+var eventNames = [...]string{"safe-advanced", "finalized-advanced", "reorged", "halted", "source-failed", "engine-syncing", "engine-invalid", "skipped"}
 
 // String returns the event's name.
 func (k EventKind) String() string {

@@ -48,7 +48,8 @@ func (a Action) String() string {
 }
 
 // Local is the adapter's view of the engine: the engine's head and the safe and
-// finalized labels the adapter last set.
+// finalized labels the adapter last set. A zero Finalized hash means the engine
+// has no finalized head yet.
 type Local struct {
 	Unsafe    eth.L2BlockRef
 	Safe      eth.L2BlockRef
@@ -60,6 +61,10 @@ type Decision struct {
 	Action Action
 	// Reason says why, in words fit for a log line.
 	Reason string
+	// Err is the cause of a Skip, for errors.Is; SourceFault says whether the
+	// source is to blame for it (rather than the engine or the adapter).
+	Err         error
+	SourceFault bool
 	// Forkchoice is the forkchoice update to send, for actions that send one.
 	Forkchoice eth.ForkchoiceState
 	// Next is the local view once Forkchoice is answered VALID (for SafeLabelOnly:

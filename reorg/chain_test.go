@@ -80,7 +80,11 @@ func local(c chain, finalized, safe, unsafe uint64) Local {
 // local unsafe head) read at the source's safe and finalized heights.
 func input(el chain, l Local, h safesource.Heads) Input {
 	el = el[:l.Unsafe.Number+1]
-	return Input{Heads: h, Local: l, ELAtSafe: el.at(h.Safe.Number), ELAtFinalized: el.at(h.Finalized.Number)}
+	in := Input{Heads: h, Local: l, ELAtSafe: el.at(h.Safe.Number), ELAtFinalized: el.at(h.Finalized.Number)}
+	if h.Safe.Number < l.Safe.Number {
+		in.ELAtLocalSafe = el.at(l.Safe.Number)
+	}
+	return in
 }
 
 // withAncestor runs the search a NeedAncestor decision asked for and decides again.
@@ -89,7 +93,6 @@ func withAncestor(in Input, d Decision, el, src chain) Decision {
 		return d
 	}
 	el = el[:in.Local.Unsafe.Number+1]
-	ref, err := FindCommonAncestor(context.Background(), el.lookup, src.lookup, d.SearchLo, d.SearchHi)
-	in.Ancestor = &AncestorResult{Ref: ref, Err: err}
+	in.Ancestor = Search(context.Background(), d, in, el.lookup, src.lookup)
 	return Decide(in)
 }

@@ -42,6 +42,10 @@ type Input struct {
 	// of Heads.Safe and Heads.Finalized.
 	ELAtSafe      Lookup
 	ELAtFinalized Lookup
+	// ELAtLocalSafe is the engine's block at Local.Safe's height, read when the
+	// source's safe head is below it (to keep the higher local safe only if the
+	// engine holds it).
+	ELAtLocalSafe Lookup
 	// Ancestor is the result of the search a NeedAncestor decision asked for;
 	// nil until then.
 	Ancestor *AncestorResult
@@ -59,26 +63,43 @@ type AncestorResult struct {
 // Decide returns what to do about the source's heads, and why. It implements the
 // decision table in DESIGN.md; the comments name its rows.
 func Decide(in Input) Decision {
+	d := decide(in)
+	// Row: nothing the engine called INVALID is sent again, whichever label it
+	// would travel in.
+	if d.SendsForkchoice() && in.Rejected != nil {
+		fc := d.Forkchoice
+		for _, h := range [...]common.Hash{fc.HeadBlockHash, fc.SafeBlockHash, fc.FinalizedBlockHash} {
+			if in.Rejected(h) {
+				return skip(false, fmt.Errorf("%s would send %s, which the engine declared INVALID: %w", d.Action, h, ErrRejected))
+			}
+		}
+	}
+	return d
+}
+
+func decide(in Input) Decision {
 	s, l := in.Heads, in.Local
 
 	// Row: source error, or heads inconsistent: skip, keep state.
 	if in.SourceErr != nil {
-		return skip("source error: %v", in.SourceErr)
+		return skip(true, in.SourceErr)
 	}
 	if err := s.Check(); err != nil {
-		return skip("source heads rejected: %v", err)
+		return skip(true, err)
 	}
 	if in.ELAtSafe.Err != nil {
-		return skip("engine read at source safe height %d failed: %v", s.Safe.Number, in.ELAtSafe.Err)
+		return skip(false, fmt.Errorf("engine read at source safe height %d: %w", s.Safe.Number, in.ELAtSafe.Err))
 	}
 	if in.ELAtFinalized.Err != nil {
-		return skip("engine read at source finalized height %d failed: %v", s.Finalized.Number, in.ELAtFinalized.Err)
+		return skip(false, fmt.Errorf("engine read at source finalized height %d: %w", s.Finalized.Number, in.ELAtFinalized.Err))
 	}
-	// Row: nothing the engine called INVALID is sent again.
+	if in.ELAtLocalSafe.Err != nil {
+		return skip(false, fmt.Errorf("engine read at local safe height %d: %w", l.Safe.Number, in.ELAtLocalSafe.Err))
+	}
 	if in.Rejected != nil {
 		for _, ref := range [...]eth.L2BlockRef{s.Safe, s.Finalized} {
 			if in.Rejected(ref.Hash) {
-				return skip("source head %d (%s) was declared INVALID by the engine", ref.Number, ref.Hash)
+				return skip(true, fmt.Errorf("source head %d (%s): %w", ref.Number, ref.Hash, ErrRejected))
 			}
 		}
 	}
@@ -87,17 +108,20 @@ func Decide(in Input) Decision {
 	if reason := finalizedConflict(in); reason != "" {
 		return Decision{Action: Halt, Reason: reason}
 	}
-	if in.Ancestor != nil && in.Ancestor.Err != nil {
-		if errors.Is(in.Ancestor.Err, ErrNoCommonAncestor) {
+	if a := in.Ancestor; a != nil {
+		switch {
+		case errors.Is(a.Err, ErrNoCommonAncestor):
 			return Decision{Action: Halt, Reason: fmt.Sprintf(
-				"source chain leaves the local finalized chain at or below finalized %d (%s): %v",
-				l.Finalized.Number, l.Finalized.Hash, in.Ancestor.Err)}
+				"source chain leaves the local finalized chain at finalized %d (%s): %v",
+				l.Finalized.Number, l.Finalized.Hash, a.Err)}
+		case errors.Is(a.Err, safesource.ErrInconsistentHeads):
+			return skip(true, fmt.Errorf("common-ancestor search: %w", a.Err))
+		case a.Err != nil:
+			return skip(false, fmt.Errorf("common-ancestor search: %w", a.Err))
+		case a.Ref.Number < l.Finalized.Number: // the search starts at local finalized; kept as a guard
+			return Decision{Action: Halt, Reason: fmt.Sprintf(
+				"common ancestor %d is below local finalized %d", a.Ref.Number, l.Finalized.Number)}
 		}
-		return skip("common-ancestor search failed: %v", in.Ancestor.Err)
-	}
-	if in.Ancestor != nil && in.Ancestor.Ref.Number < l.Finalized.Number {
-		return Decision{Action: Halt, Reason: fmt.Sprintf(
-			"common ancestor %d is below local finalized %d", in.Ancestor.Ref.Number, l.Finalized.Number)}
 	}
 
 	elSafe := in.ELAtSafe
@@ -113,15 +137,26 @@ func Decide(in Input) Decision {
 	}
 }
 
-func skip(format string, args ...any) Decision {
-	return Decision{Action: Skip, Reason: fmt.Sprintf(format, args...)}
+// ErrRejected is wrapped when a decision would send a block the engine declared
+// INVALID.
+var ErrRejected = errors.New("declared INVALID by the engine")
+
+// skip is the "skip; keep state" row. sourceFault says whether the source is to
+// blame (an error of its own, or heads or lookups that contradict themselves).
+func skip(sourceFault bool, err error) Decision {
+	return Decision{Action: Skip, Reason: err.Error(), Err: err, SourceFault: sourceFault}
 }
+
+func hasFinalized(l Local) bool { return l.Finalized.Hash != (common.Hash{}) }
 
 // finalizedConflict names the first source head at or below the local finalized
 // height that is not on the local finalized chain. Below local finalized the
 // engine's canonical chain is the finalized chain, so the engine's blocks there
 // are the reference.
 func finalizedConflict(in Input) string {
+	if !hasFinalized(in.Local) {
+		return "" // the engine has no finalized head yet
+	}
 	fin := in.Local.Finalized
 	check := func(label string, ref eth.L2BlockRef, el Lookup) string {
 		switch {
@@ -145,7 +180,7 @@ func finalizedConflict(in Input) string {
 // known to be shared by the chain the update goes to), else the local one.
 func nextFinalized(in Input, limit uint64) eth.L2BlockRef {
 	s, l := in.Heads.Finalized, in.Local.Finalized
-	if s.Number > l.Number && s.Number <= limit && in.ELAtFinalized.Found && in.ELAtFinalized.Ref.Hash == s.Hash {
+	if (s.Number > l.Number || !hasFinalized(in.Local)) && s.Number <= limit && in.ELAtFinalized.Found && in.ELAtFinalized.Ref.Hash == s.Hash {
 		return s
 	}
 	return l
@@ -156,7 +191,8 @@ func nextFinalized(in Input, limit uint64) eth.L2BlockRef {
 func consolidate(in Input) Decision {
 	s, l := in.Heads, in.Local
 	safe := s.Safe
-	if l.Safe.Number > safe.Number {
+	held := in.ELAtLocalSafe.Found && in.ELAtLocalSafe.Ref.Hash == l.Safe.Hash
+	if l.Safe.Number > safe.Number && held {
 		safe = l.Safe // never move backwards on the same chain
 	}
 	head := l.Unsafe
@@ -193,6 +229,10 @@ func reorgTo(in Input) Decision {
 		}
 	}
 	anc := in.Ancestor.Ref
+	if anc.Number >= s.Safe.Number {
+		return skip(true, fmt.Errorf("the source's block at %d agrees with the engine's, but its safe head there is %s: %w",
+			anc.Number, s.Safe.Hash, safesource.ErrInconsistentHeads))
+	}
 	next := Local{Unsafe: s.Safe, Safe: s.Safe, Finalized: nextFinalized(in, anc.Number)}
 	return Decision{
 		Action: Reorg,
@@ -206,11 +246,20 @@ func reorgTo(in Input) Decision {
 }
 
 // stillSyncing: row "EL has no block at the safe height though unsafe ≥ safe".
+// The source's chain must first be shown to hold the local finalized head.
 func stillSyncing(in Input) Decision {
 	s, l := in.Heads, in.Local
 	if s.Safe.Number <= l.Safe.Number {
 		return Decision{Action: Hold, Reason: fmt.Sprintf(
 			"engine has no block at source safe %d, which is not above local safe %d", s.Safe.Number, l.Safe.Number)}
+	}
+	if in.Ancestor == nil {
+		return Decision{
+			Action:   NeedAncestor,
+			Reason:   fmt.Sprintf("engine has no block at source safe %d; checking the source holds local finalized %d", s.Safe.Number, l.Finalized.Number),
+			SearchLo: l.Finalized.Number,
+			SearchHi: l.Finalized.Number,
+		}
 	}
 	next := Local{Unsafe: l.Unsafe, Safe: s.Safe, Finalized: l.Finalized}
 	return Decision{
@@ -231,7 +280,7 @@ func catchUp(in Input) Decision {
 			Action:   NeedAncestor,
 			Reason:   fmt.Sprintf("source safe %d is above local unsafe %d", s.Safe.Number, l.Unsafe.Number),
 			SearchLo: l.Finalized.Number,
-			SearchHi: l.Unsafe.Number,
+			SearchHi: max(l.Unsafe.Number, l.Finalized.Number), // an engine that lost blocks may be below finalized
 		}
 	}
 	anc := in.Ancestor.Ref

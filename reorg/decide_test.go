@@ -166,6 +166,7 @@ func TestDecideTable(t *testing.T) {
 				in.ELAtFinalized = Lookup{}
 				return in
 			}(),
+			src:    a,
 			action: SafeLabelOnly,
 			check: func(t *testing.T, d Decision) {
 				require.Equal(t, Local{Unsafe: a[20], Safe: a[15], Finalized: a[5]}, d.Next)
@@ -203,6 +204,73 @@ func TestDecideTable(t *testing.T) {
 				require.Equal(t, a[12], d.Ancestor)
 				require.Equal(t, uint64(8), d.Depth)
 				require.Equal(t, eth.ForkchoiceState{HeadBlockHash: b[18].Hash, SafeBlockHash: b[18].Hash, FinalizedBlockHash: a[5].Hash}, d.Forkchoice)
+			},
+		},
+		{
+			name: "EL still syncing, source off the finalized chain: halt, the safe label stays",
+			in: func() Input {
+				in := input(a, l, heads(c, 5, 15))
+				in.Heads.Finalized = a[5] // claims local finalized, but its chain is c
+				in.ELAtSafe = Lookup{}
+				return in
+			}(),
+			src:    c,
+			action: Halt,
+		},
+		{
+			name: "source lagging behind a local safe the engine does not hold: safe follows the source",
+			in: func() Input {
+				l := local(a, 5, 16, 20)
+				in := input(a, l, heads(a, 5, 12))
+				in.ELAtLocalSafe = Lookup{} // the label moved while the engine synced
+				return in
+			}(),
+			action: Consolidate,
+			check: func(t *testing.T, d Decision) {
+				require.Equal(t, a[12], d.Next.Safe)
+			},
+		},
+		{
+			name: "source lookups contradict its safe head: skipped as the source's fault",
+			in:   input(a, l, heads(b, 5, 18)),
+			src:  a, // the source answers lookups from a, but its safe head is on b
+			check: func(t *testing.T, d Decision) {
+				require.True(t, d.SourceFault)
+				require.ErrorIs(t, d.Err, safesource.ErrInconsistentHeads)
+			},
+			action: Skip,
+		},
+		{
+			name: "consolidate onto an unsafe head the engine declared INVALID: skipped",
+			in: func() Input {
+				in := input(a, l, heads(a, 5, 15))
+				in.Rejected = func(h common.Hash) bool { return h == a[20].Hash }
+				return in
+			}(),
+			action: Skip,
+			check: func(t *testing.T, d Decision) {
+				require.ErrorIs(t, d.Err, ErrRejected)
+			},
+		},
+		{
+			name:   "engine without a finalized head yet: source finalized adopted",
+			in:     input(a, Local{Unsafe: a[20], Safe: a[0]}, heads(a, 0, 15)),
+			action: Consolidate,
+			check: func(t *testing.T, d Decision) {
+				require.Equal(t, a[0], d.Next.Finalized)
+			},
+		},
+		{
+			name: "engine lost blocks below local finalized: catch up only to a chain holding it",
+			in: func() Input {
+				l := Local{Unsafe: a[3], Safe: a[5], Finalized: a[5]}
+				return input(a, l, heads(a, 8, 30))
+			}(),
+			src:    a,
+			action: CatchUp,
+			check: func(t *testing.T, d Decision) {
+				require.Equal(t, a[5].Hash, d.Forkchoice.FinalizedBlockHash)
+				require.Equal(t, a[30].Hash, d.Forkchoice.HeadBlockHash)
 			},
 		},
 		{

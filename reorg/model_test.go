@@ -44,7 +44,15 @@ type modelCase struct {
 	h        safesource.Heads
 	honest   bool // heads consistent, on the source chain, and the chain keeps local finalized
 	rejected common.Hash
-	syncing  bool // the engine lacks blocks below its head
+	syncing  bool  // the engine lacks blocks below its head
+	lookups  chain // what the source's L2BlockRefByNumber answers from; nil: src
+}
+
+func (mc modelCase) lookup() func(context.Context, uint64) (eth.L2BlockRef, error) {
+	if mc.lookups != nil {
+		return mc.lookups.lookup
+	}
+	return mc.src.lookup
 }
 
 func randomCase(rng *rand.Rand) modelCase {
@@ -92,6 +100,14 @@ func randomCase(rng *rand.Rand) modelCase {
 		mc.rejected = mc.h.Safe.Hash
 	case 4:
 		mc.syncing = true
+	case 5: // the engine declared its own head INVALID
+		mc.rejected = el[u].Hash
+	case 6: // lookups answered from the engine's chain, not the source's
+		mc.lookups = el
+		mc.honest = mc.honest && uint64(len(el)) == uint64(len(mc.src)) && el.tip() == mc.src.tip()
+	case 7: // lookups answered from a chain that forks below local finalized
+		mc.lookups = el.fork(uint64(rng.Int63n(int64(f)+1)), 9, n)
+		mc.honest = false
 	}
 	mc.honest = mc.honest && keepsFinalized
 	return mc
@@ -138,16 +154,15 @@ func TestModel(t *testing.T) {
 				require.LessOrEqual(t, d.SearchLo, d.SearchHi, "seed %d", seed)
 				var calls int
 				elView := el[:l.Unsafe.Number+1]
-				ref, err := FindCommonAncestor(ctx, counted(elView.lookup, &calls), counted(mc.src.lookup, &calls), d.SearchLo, d.SearchHi)
-				require.LessOrEqual(t, calls, maxLookups(d.SearchLo, d.SearchHi), "seed %d", seed)
-				in.Ancestor = &AncestorResult{Ref: ref, Err: err}
+				in.Ancestor = Search(ctx, d, in, counted(elView.lookup, &calls), counted(mc.lookup(), &calls))
+				require.LessOrEqual(t, calls, 1+maxLookups(d.SearchLo, d.SearchHi), "seed %d", seed)
 				d = Decide(in)
 				require.NotEqual(t, NeedAncestor, d.Action, "seed %d: asked for the ancestor twice", seed)
 			}
 			seen[d.Action]++
 			require.NotEmpty(t, d.Reason)
 
-			if step == 0 && mc.honest && mc.rejected == (common.Hash{}) && !mc.syncing {
+			if step == 0 && mc.honest && mc.rejected == (common.Hash{}) && !mc.syncing && mc.lookups == nil {
 				require.NotContains(t, []Action{Skip, Halt}, d.Action, "seed %d: honest heads not acted on: %s", seed, d.Reason)
 			}
 			if !mc.honest && d.SendsForkchoice() {
@@ -160,15 +175,19 @@ func TestModel(t *testing.T) {
 				require.LessOrEqual(t, n.Finalized.Number, n.Safe.Number, "seed %d", seed)
 				require.LessOrEqual(t, n.Safe.Number, n.Unsafe.Number, "seed %d", seed)
 				require.True(t, tr.descends(l.Finalized, n.Finalized), "seed %d: finalized regressed or left its chain", seed)
+				require.True(t, tr.descends(mc.l.Finalized, n.Safe), "seed %d: safe label left the finalized chain", seed)
+			}
+			if d.Action == SafeLabelOnly {
+				l = d.Next
+				continue // deciding again on the same heads must settle
 			}
 			if !d.SendsForkchoice() {
-				if d.Action == SafeLabelOnly {
-					l = d.Next
-				}
 				break
 			}
 			fc := d.Forkchoice
-			require.NotEqual(t, mc.rejected, fc.HeadBlockHash, "seed %d: rejected head sent", seed)
+			for _, h := range []common.Hash{fc.HeadBlockHash, fc.SafeBlockHash, fc.FinalizedBlockHash} {
+				require.NotEqual(t, mc.rejected, h, "seed %d: rejected block sent", seed)
+			}
 			head, safe, fin := tr[fc.HeadBlockHash], tr[fc.SafeBlockHash], tr[fc.FinalizedBlockHash]
 			require.True(t, tr.descends(fin, safe), "seed %d: finalized not an ancestor of safe", seed)
 			require.True(t, tr.descends(safe, head), "seed %d: safe not an ancestor of head", seed)

@@ -70,7 +70,7 @@ func dial(ctx context.Context, logger log.Logger, url string, timeout time.Durat
 	c, err := client.NewRPC(ctx, logger, url,
 		client.WithConnectTimeout(timeout), client.WithCallTimeout(timeout), client.WithBatchCallTimeout(timeout))
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", url, err)
+		return nil, fmt.Errorf("dial: %w", err) // op-service's error names the URL
 	}
 	return c, nil
 }
@@ -128,11 +128,11 @@ func (s *Source) detect(ctx context.Context) (Kind, error) {
 	switch {
 	case err == nil:
 		s.record("detect", nil)
-		s.log.Info("Remote is a rollup node", "url", s.cfg.URL)
+		s.log.Debug("Remote is a rollup node", "url", s.cfg.URL)
 		return KindCL, nil
 	case isMethodNotFound(err):
 		s.record("detect", nil)
-		s.log.Info("Remote is an execution client", "url", s.cfg.URL)
+		s.log.Debug("Remote is an execution client", "url", s.cfg.URL)
 		return KindEL, nil
 	}
 	s.record("detect", err)

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/log"
+	"github.com/urfave/cli/v2"
+
+	"github.com/lightcl/lightcl/safesource/remotel2"
+)
+
+// flagError is a bad flag value: one line naming the flag, exit code 2.
+type flagError struct {
+	flag string
+	err  error
+}
+
+func (e *flagError) Error() string { return fmt.Sprintf("--%s: %v", e.flag, e.err) }
+func (e *flagError) Unwrap() error { return e.err }
+
+func badFlag(flag string, format string, args ...any) error {
+	return &flagError{flag: flag, err: fmt.Errorf(format, args...)}
+}
+
+// nodeConfig is minimal-node's configuration, read from flags and checked.
+type nodeConfig struct {
+	EngineURL        string
+	JWTSecretPath    string
+	RollupConfigPath string
+	FollowURL        string
+	FollowKind       remotel2.Kind
+	FollowTimeout    time.Duration
+	PollInterval     time.Duration
+	RPCAddr          string
+	RPCPort          int // -1: off
+	MetricsEnabled   bool
+	MetricsAddr      string
+	MetricsPort      int
+	LogLevel         slog.Level
+	LogFormat        string
+}
+
+func configFromCLI(c *cli.Context) (nodeConfig, error) {
+	cfg := nodeConfig{
+		EngineURL:        c.String(flagEngine),
+		JWTSecretPath:    c.String(flagJWTSecret),
+		RollupConfigPath: c.String(flagRollupConfig),
+		FollowTimeout:    c.Duration(flagFollowTimeout),
+		PollInterval:     c.Duration(flagPollInterval),
+		RPCAddr:          c.String(flagRPCAddr),
+		RPCPort:          c.Int(flagRPCPort),
+		MetricsEnabled:   c.Bool(flagMetrics),
+		MetricsAddr:      c.String(flagMetricsAddr),
+		MetricsPort:      c.Int(flagMetricsPort),
+		LogFormat:        c.String(flagLogFormat),
+	}
+	if err := checkURL(flagEngine, cfg.EngineURL); err != nil {
+		return cfg, err
+	}
+	if cfg.JWTSecretPath == "" {
+		return cfg, badFlag(flagJWTSecret, "required: the path of the engine's JWT secret file")
+	}
+	switch src := c.String(flagSource); src {
+	case "l2":
+	case "quorum", "l1":
+		return cfg, badFlag(flagSource, "%q is not built yet; use l2", src)
+	default:
+		return cfg, badFlag(flagSource, "unknown source %q: want l2, quorum or l1", src)
+	}
+	follow := c.StringSlice(flagFollowSource)
+	switch len(follow) {
+	case 0:
+		return cfg, badFlag(flagFollowSource, "required with --source l2: the URL of the remote L2 node")
+	case 1:
+		cfg.FollowURL = follow[0]
+	default:
+		return cfg, badFlag(flagFollowSource, "given %d times; --source l2 follows one remote (quorum is not built yet)", len(follow))
+	}
+	if err := checkURL(flagFollowSource, cfg.FollowURL); err != nil {
+		return cfg, err
+	}
+	kind, err := remotel2.ParseKind(c.String(flagFollowKind))
+	if err != nil {
+		return cfg, &flagError{flag: flagFollowKind, err: err}
+	}
+	cfg.FollowKind = kind
+	switch m := c.String(flagSyncMode); m {
+	case "el-sync":
+	case "backfill":
+		return cfg, badFlag(flagSyncMode, "backfill is not built yet; use el-sync")
+	default:
+		return cfg, badFlag(flagSyncMode, "unknown mode %q: want el-sync", m)
+	}
+	if cfg.PollInterval <= 0 {
+		return cfg, badFlag(flagPollInterval, "%s: must be positive", cfg.PollInterval)
+	}
+	if cfg.FollowTimeout <= 0 {
+		return cfg, badFlag(flagFollowTimeout, "%s: must be positive", cfg.FollowTimeout)
+	}
+	if cfg.RPCPort < -1 || cfg.RPCPort > 65535 {
+		return cfg, badFlag(flagRPCPort, "%d: want 0..65535, or -1 for off", cfg.RPCPort)
+	}
+	if cfg.MetricsPort < 0 || cfg.MetricsPort > 65535 {
+		return cfg, badFlag(flagMetricsPort, "%d: want 0..65535", cfg.MetricsPort)
+	}
+	if cfg.LogLevel, err = parseLevel(c.String(flagLogLevel)); err != nil {
+		return cfg, &flagError{flag: flagLogLevel, err: err}
+	}
+	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
+		return cfg, badFlag(flagLogFormat, "unknown format %q: want text or json", cfg.LogFormat)
+	}
+	return cfg, nil
+}
+
+func checkURL(flag, s string) error {
+	if s == "" {
+		return badFlag(flag, "required: a URL")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return &flagError{flag: flag, err: err}
+	}
+	if u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ws" && u.Scheme != "wss" {
+		return badFlag(flag, "%q: scheme must be http, https, ws or wss", s)
+	}
+	if u.Host == "" {
+		return badFlag(flag, "%q has no host", s)
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "trace":
+		return log.LevelTrace, nil
+	case "debug":
+		return log.LevelDebug, nil
+	case "info":
+		return log.LevelInfo, nil
+	case "warn":
+		return log.LevelWarn, nil
+	case "error":
+		return log.LevelError, nil
+	case "crit":
+		return log.LevelCrit, nil
+	}
+	return 0, errors.New("unknown level " + s + ": want trace, debug, info, warn, error or crit")
+}
+
+func newLogger(cfg nodeConfig, w interface{ Write([]byte) (int, error) }) log.Logger {
+	if cfg.LogFormat == "json" {
+		return log.NewLogger(log.JSONHandlerWithLevel(w, cfg.LogLevel))
+	}
+	return log.NewLogger(log.NewTerminalHandlerWithLevel(w, cfg.LogLevel, false))
+}

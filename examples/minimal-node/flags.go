@@ -1,0 +1,70 @@
+package main
+
+import (
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+)
+
+// envVar is the environment variable that also sets a flag: LIGHTCL_ and the
+// flag's name in capitals with dots and dashes as underscores.
+func envVar(name string) []string {
+	return []string{"LIGHTCL_" + strings.NewReplacer(".", "_", "-", "_").Replace(strings.ToUpper(name))}
+}
+
+const (
+	flagEngine        = "engine"
+	flagJWTSecret     = "jwt-secret"
+	flagRollupConfig  = "rollup.config"
+	flagSource        = "source"
+	flagFollowSource  = "l2.follow.source"
+	flagFollowKind    = "l2.follow.kind"
+	flagFollowTimeout = "l2.follow.timeout"
+	flagSyncMode      = "sync.mode"
+	flagPollInterval  = "poll-interval"
+	flagRPCAddr       = "rpc.addr"
+	flagRPCPort       = "rpc.port"
+	flagMetrics       = "metrics.enabled"
+	flagMetricsAddr   = "metrics.addr"
+	flagMetricsPort   = "metrics.port"
+	flagLogLevel      = "log.level"
+	flagLogFormat     = "log.format"
+)
+
+func nodeFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: flagEngine, EnvVars: envVar(flagEngine),
+			Usage: "the local execution engine's authenticated Engine API endpoint (op-geth's --authrpc), e.g. http://127.0.0.1:8551 (required)"},
+		&cli.StringFlag{Name: flagJWTSecret, EnvVars: envVar(flagJWTSecret),
+			Usage: "path to the engine's JWT secret: 32 bytes as hex, like op-node's --l2.jwt-secret (required)"},
+		&cli.StringFlag{Name: flagRollupConfig, EnvVars: envVar(flagRollupConfig),
+			Usage: "path to op-node's rollup.json; when absent and the source is a rollup node, its optimism_rollupConfig is used"},
+		&cli.StringFlag{Name: flagSource, EnvVars: envVar(flagSource), Value: "l2",
+			Usage: "where safe and finalized come from: l2 (a remote L2 node); quorum and l1 are not built yet"},
+		&cli.StringSliceFlag{Name: flagFollowSource, EnvVars: envVar(flagFollowSource),
+			Usage: "the remote L2 node to follow: an L2 EL's JSON-RPC or a rollup node's RPC URL"},
+		&cli.StringFlag{Name: flagFollowKind, EnvVars: envVar(flagFollowKind), Value: "auto",
+			Usage: "kind of the remote: auto (detected at start), el or cl"},
+		&cli.DurationFlag{Name: flagFollowTimeout, EnvVars: envVar(flagFollowTimeout), Value: 5 * time.Second,
+			Usage: "timeout of each call to the remote"},
+		&cli.StringFlag{Name: flagSyncMode, EnvVars: envVar(flagSyncMode), Value: "el-sync",
+			Usage: "how the engine catches up: el-sync (it fetches blocks from its p2p peers); backfill is not built yet"},
+		&cli.DurationFlag{Name: flagPollInterval, EnvVars: envVar(flagPollInterval), Value: 2 * time.Second,
+			Usage: "time between polls of the source"},
+		&cli.StringFlag{Name: flagRPCAddr, EnvVars: envVar(flagRPCAddr), Value: "127.0.0.1",
+			Usage: "status RPC listen address (answers optimism_syncStatus like op-node)"},
+		&cli.IntFlag{Name: flagRPCPort, EnvVars: envVar(flagRPCPort), Value: 9545,
+			Usage: "status RPC port; 0 picks a free port; -1 turns the status RPC off"},
+		&cli.BoolFlag{Name: flagMetrics, EnvVars: envVar(flagMetrics),
+			Usage: "serve Prometheus metrics"},
+		&cli.StringFlag{Name: flagMetricsAddr, EnvVars: envVar(flagMetricsAddr), Value: "127.0.0.1",
+			Usage: "metrics listen address"},
+		&cli.IntFlag{Name: flagMetricsPort, EnvVars: envVar(flagMetricsPort), Value: 7300,
+			Usage: "metrics port; 0 picks a free port"},
+		&cli.StringFlag{Name: flagLogLevel, EnvVars: envVar(flagLogLevel), Value: "info",
+			Usage: "log level: trace, debug, info, warn, error or crit"},
+		&cli.StringFlag{Name: flagLogFormat, EnvVars: envVar(flagLogFormat), Value: "text",
+			Usage: "log format: text or json"},
+	}
+}

@@ -1,0 +1,89 @@
+// Command minimal-node is a light consensus client built only from lightcl's
+// public API: it follows the safe and finalized heads of a remote L2 node and
+// keeps a local execution engine on them through the Engine API.
+//
+//	minimal-node --engine http://127.0.0.1:8551 --jwt-secret jwt.hex \
+//	    --l2.follow.source http://remote-op-node:9545
+//	minimal-node demo        # everything in-process, no outside service
+//
+// Every flag can also be set with a LIGHTCL_* environment variable; see --help.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+)
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// run runs the command line and returns the exit code: 0, 1 for a failure while
+// running, 2 for a bad flag or a failed start-up check.
+func run(args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	err := app.Run(args)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "minimal-node:", err)
+	var fe *flagError
+	if errors.As(err, &fe) || isUsageError(err) {
+		return 2
+	}
+	return 1
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:            "minimal-node",
+		Usage:           "a light consensus client: follow a remote L2 node's safe and finalized heads",
+		Flags:           nodeFlags(),
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideHelpCommand: true,
+		ExitErrHandler:  func(*cli.Context, error) {}, // run prints the error and picks the exit code
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return &usageError{err} // an unknown flag or an unparsable value: exit 2, no help dump
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return &usageError{fmt.Errorf("unknown command %q", c.Args().First())}
+			}
+			cfg, err := configFromCLI(c)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runNode(ctx, cfg, stderr)
+		},
+		Commands: []*cli.Command{demoCommand(stdout, stderr)},
+	}
+}
+
+// runNode starts a node and runs it until ctx ends.
+func runNode(ctx context.Context, cfg nodeConfig, logOut io.Writer) error {
+	logger := newLogger(cfg, logOut)
+	n, err := newNode(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	return n.Run(ctx)
+}
+
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+
+func isUsageError(err error) bool {
+	var ue *usageError
+	return errors.As(err, &ue)
+}

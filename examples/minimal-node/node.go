@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/ethereum-optimism/optimism/op-node/rollup"
+	"github.com/ethereum-optimism/optimism/op-service/client"
+	"github.com/ethereum-optimism/optimism/op-service/eth"
+	oprpc "github.com/ethereum-optimism/optimism/op-service/rpc"
+	"github.com/ethereum-optimism/optimism/op-service/sources"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/log"
+	gethnode "github.com/ethereum/go-ethereum/node"
+	"github.com/ethereum/go-ethereum/rpc"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lightcl/lightcl/engineadapter"
+	"github.com/lightcl/lightcl/safesource"
+	"github.com/lightcl/lightcl/safesource/remotel2"
+)
+
+// startTimeout bounds each check made at start (engine reachable, chain ids).
+const startTimeout = 10 * time.Second
+
+// node is a running minimal-node: one remote source, one engine, the adapter
+// between them, and the status RPC and metrics servers.
+type node struct {
+	cfg       nodeConfig
+	log       log.Logger
+	rollup    *rollup.Config
+	engine    *sources.EngineClient
+	source    *remotel2.Source
+	adapter   *engineadapter.Adapter
+	servers   []*http.Server
+	listeners []net.Listener
+	// StatusAddr and MetricsAddr are where the servers listen, once started.
+	StatusAddr, MetricsAddr string
+	closers                 []func()
+	configFrom              string // where the rollup config came from
+}
+
+// newNode builds a node and checks everything it can at start; errors name the
+// flag to fix.
+func newNode(ctx context.Context, cfg nodeConfig, logger log.Logger) (*node, error) {
+	n := &node{cfg: cfg, log: logger}
+	if err := n.setup(ctx); err != nil {
+		n.close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *node) setup(ctx context.Context) error {
+	secret, err := oprpc.ObtainJWTSecret(n.log, n.cfg.JWTSecretPath, false)
+	if err != nil {
+		return &flagError{flag: flagJWTSecret, err: err}
+	}
+	if n.cfg.RollupConfigPath != "" {
+		if n.rollup, err = readRollupConfig(n.cfg.RollupConfigPath); err != nil {
+			return &flagError{flag: flagRollupConfig, err: err}
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srcMetrics, err := remotel2.NewPrometheusMetrics(reg, "lightcl")
+	if err != nil {
+		return err
+	}
+	adapterMetrics, err := engineadapter.NewPrometheusMetrics(reg, "lightcl")
+	if err != nil {
+		return err
+	}
+
+	// The source first: a rollup node can supply the rollup config.
+	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	src, err := remotel2.New(sctx, remotel2.Config{
+		URL: n.cfg.FollowURL, Kind: n.cfg.FollowKind, Timeout: n.cfg.FollowTimeout, RollupConfig: n.rollup,
+	}, n.log, srcMetrics)
+	if err != nil {
+		if n.rollup == nil && errors.Is(err, remotel2.ErrNeedsRollupConfig) {
+			return badFlag(flagRollupConfig, "required: the remote %s is an L2 EL, and reading its blocks needs the chain's rollup.json", n.cfg.FollowURL)
+		}
+		return &flagError{flag: flagFollowSource, err: err}
+	}
+	n.source = src
+	n.closers = append(n.closers, src.Close)
+	configFrom := n.cfg.RollupConfigPath
+	if n.rollup == nil {
+		if n.rollup, err = src.RemoteRollupConfig(sctx); err != nil {
+			return &flagError{flag: flagFollowSource, err: fmt.Errorf("reading the rollup config (or pass --%s): %w", flagRollupConfig, err)}
+		}
+		configFrom = "optimism_rollupConfig of " + n.cfg.FollowURL
+	}
+	if err := n.rollup.Check(); err != nil {
+		return &flagError{flag: flagRollupConfig, err: fmt.Errorf("rollup config from %s: %w", configFrom, err)}
+	}
+	n.configFrom = configFrom
+
+	if err := n.dialEngine(sctx, secret); err != nil {
+		return err
+	}
+	acfg := engineadapter.DefaultConfig()
+	acfg.PollInterval = n.cfg.PollInterval
+	acfg.SourceTimeout = n.cfg.FollowTimeout
+	n.adapter, err = engineadapter.New(acfg, n.engine, n.source, n.log, adapterMetrics)
+	if err != nil {
+		return err
+	}
+	if n.cfg.RPCPort >= 0 {
+		if n.StatusAddr, err = n.serve(ctx, flagRPCPort, n.cfg.RPCAddr, n.cfg.RPCPort, newStatusHandler(n)); err != nil {
+			return err
+		}
+		n.log.Info("Status RPC listening", "addr", n.StatusAddr)
+	}
+	if n.cfg.MetricsEnabled {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		if n.MetricsAddr, err = n.serve(ctx, flagMetricsPort, n.cfg.MetricsAddr, n.cfg.MetricsPort, mux); err != nil {
+			return err
+		}
+		n.log.Info("Metrics listening", "addr", n.MetricsAddr)
+	}
+	return nil
+}
+
+// dialEngine connects to the engine with the JWT secret, checks that it serves
+// the rollup config's chain and reads its heads for the start-up line.
+func (n *node) dialEngine(ctx context.Context, secret eth.Bytes32) error {
+	rpcClient, err := client.NewRPC(ctx, n.log, n.cfg.EngineURL,
+		client.WithGethRPCOptions(rpc.WithHTTPAuth(gethnode.NewJWTAuth(secret))),
+		client.WithCallTimeout(startTimeout))
+	if err != nil {
+		return &flagError{flag: flagEngine, err: err}
+	}
+	n.closers = append(n.closers, rpcClient.Close)
+	var id hexutil.Big
+	if err := rpcClient.CallContext(ctx, &id, "eth_chainId"); err != nil {
+		return engineError(n.cfg.EngineURL, err)
+	}
+	if id.ToInt().Cmp(n.rollup.L2ChainID) != 0 {
+		return badFlag(flagEngine, "the engine at %s serves chain %s, the rollup config chain %s: %v",
+			n.cfg.EngineURL, id.ToInt(), n.rollup.L2ChainID, safesource.ErrWrongChain)
+	}
+	n.engine, err = sources.NewEngineClient(rpcClient, n.log, nil, sources.EngineClientDefaultConfig(n.rollup))
+	if err != nil {
+		return &flagError{flag: flagEngine, err: err}
+	}
+	var heads [3]eth.L2BlockRef
+	for i, label := range []eth.BlockLabel{eth.Unsafe, eth.Safe, eth.Finalized} {
+		if heads[i], err = n.engine.L2BlockRefByLabel(ctx, label); err != nil {
+			return engineError(n.cfg.EngineURL, fmt.Errorf("reading its %s head: %w", label, err))
+		}
+	}
+	n.log.Info("minimal-node starting", "source", n.source.Name(), "kind", n.source.Kind(), "chain_id", id.ToInt(),
+		"rollup_config", n.configFrom,
+		"unsafe", heads[0].Number, "unsafe_hash", heads[0].Hash, "safe", heads[1].Number, "safe_hash", heads[1].Hash,
+		"finalized", heads[2].Number, "finalized_hash", heads[2].Hash)
+	return nil
+}
+
+// engineError names the flag to fix: a refused JWT is --jwt-secret's fault,
+// anything else --engine's.
+func engineError(url string, err error) error {
+	var httpErr rpc.HTTPError
+	if errors.As(err, &httpErr) && httpErr.StatusCode == http.StatusUnauthorized {
+		return badFlag(flagJWTSecret, "the engine at %s refused the JWT (401): the secret does not match the engine's", url)
+	}
+	return badFlag(flagEngine, "the engine at %s: %v", url, err)
+}
+
+// serve listens on addr:port and serves h until Run ends.
+func (n *node) serve(ctx context.Context, flag, addr string, port int, h http.Handler) (string, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
+	if err != nil {
+		return "", &flagError{flag: flag, err: err}
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	n.servers = append(n.servers, srv)
+	n.listeners = append(n.listeners, ln)
+	return ln.Addr().String(), nil
+}
+
+// Run follows the source until ctx ends, then lets the tick in flight finish
+// and closes the servers.
+func (n *node) Run(ctx context.Context) error {
+	defer n.close()
+	g, gctx := errgroup.WithContext(ctx)
+	for i, srv := range n.servers {
+		ln := n.listeners[i]
+		g.Go(func() error {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serving %s: %w", ln.Addr(), err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		err := n.adapter.Run(gctx)
+		n.log.Info("Adapter stopped; closing servers")
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, srv := range n.servers {
+			_ = srv.Shutdown(sctx)
+		}
+		return err
+	})
+	return g.Wait()
+}
+
+func (n *node) close() {
+	for _, ln := range n.listeners {
+		_ = ln.Close() // already closed once served; closes them after a failed start
+	}
+	for i := len(n.closers) - 1; i >= 0; i-- {
+		n.closers[i]()
+	}
+	n.closers = nil
+}
+
+func readRollupConfig(path string) (*rollup.Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var cfg rollup.Config
+	if err := cfg.ParseRollupConfig(f); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &cfg, nil
+}
