@@ -7,6 +7,7 @@ import (
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum/go-ethereum/beacon/engine"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightcl/lightcl/reorg"
@@ -127,17 +128,20 @@ func (a *Adapter) forkchoice(ctx context.Context, d reorg.Decision) error {
 }
 
 // reportReorg reports a decision that abandons local unsafe blocks, once per
-// target: when the engine accepts it, or when it starts syncing to it (the engine
-// then switches chains by itself).
+// abandoned chain: when the engine accepts the new head, or when it starts
+// syncing to it (the engine then switches chains by itself).
 func (a *Adapter) reportReorg(d reorg.Decision, old reorg.Local) {
 	if d.Depth == 0 && d.Action != reorg.Reorg {
 		return
 	}
-	target := d.Forkchoice.HeadBlockHash
-	if target == a.lastReorg {
+	// one abandoned chain is one reorg, however many targets the engine is sent
+	// while it syncs to the source's chain
+	key := [2]common.Hash{old.Unsafe.Hash, d.Ancestor.Hash}
+	if key == a.lastReorg {
 		return
 	}
-	a.lastReorg = target
+	a.lastReorg = key
+	target := d.Forkchoice.HeadBlockHash
 	a.log.Warn("Reorg to the source's chain", "old_head", old.Unsafe.Number, "old_hash", old.Unsafe.Hash,
 		"new_head", d.Next.Unsafe.Number, "new_hash", target, "ancestor", d.Ancestor.Number, "depth", d.Depth)
 	a.metrics.RecordReorgDepth(d.Depth)

@@ -55,9 +55,10 @@ type Adapter struct {
 	started  bool
 	local    reorg.Local
 	rejected *rejectedSet
-	// lastReorg is the head of the last reorg reported, so a target the engine
-	// syncs to over several ticks is reported once.
-	lastReorg common.Hash
+	// lastReorg is the abandoned head and common ancestor of the last reorg
+	// reported, so a reorg the engine syncs through over several ticks is
+	// reported once.
+	lastReorg [2]common.Hash
 
 	statusMu sync.Mutex
 	status   Status

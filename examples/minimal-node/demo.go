@@ -116,6 +116,7 @@ type demoWorld struct {
 	main    []*types.Block // the remote's chain before the reorg; main[i] is block i+1
 	fork    []*types.Block // after it; fork[0] is block forkAt
 	forkAt  uint64
+	blocks  int // how many blocks each chain has room for
 	remote  *testutil.RollupNode
 	engine  *testutil.EL
 	jwtPath string
@@ -138,10 +139,8 @@ func (w *demoWorld) stepEvery() time.Duration { return 2 * w.dc.poll }
 
 func newDemoWorld(dc demoConfig) (*demoWorld, error) {
 	w := &demoWorld{dc: dc, tree: testutil.NewTree()}
-	n := 2*w.steps() + 16
-	w.main = w.tree.Extend(w.tree.Genesis().Hash(), n, 1)
-	w.forkAt = uint64(n/2 + 1)
-	w.fork = w.tree.Extend(w.main[w.forkAt-2].Hash(), n, 2)
+	w.blocks = 2*w.steps() + 16
+	w.main = w.tree.Extend(w.tree.Genesis().Hash(), w.blocks, 1)
 	var err error
 	if w.tmpDir, err = os.MkdirTemp("", "minimal-node-demo"); err != nil {
 		return nil, err
@@ -212,11 +211,8 @@ func (w *demoWorld) drive(ctx context.Context, out io.Writer) error {
 		if safe > 10 {
 			final = safe - 10
 		}
+		reorgNow := !w.onFork && step > w.steps()/2 && w.forkBelowEngineHead(step)
 		w.mu.Lock()
-		reorgNow := !w.onFork && unsafe >= w.forkAt+2 && step > w.steps()/2
-		if reorgNow {
-			w.onFork, w.gossipResumesAt = true, step+4
-		}
 		gossip := step >= w.gossipResumesAt
 		head := w.block(unsafe).Hash()
 		w.mu.Unlock()
@@ -236,6 +232,25 @@ func (w *demoWorld) drive(ctx context.Context, out io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// forkBelowEngineHead switches the remote to a fork that leaves its chain one
+// block below the engine's head, above the safe head, so that the engine holds
+// two unsafe blocks the remote no longer has; gossip pauses while the remote's
+// safe head moves onto the fork. It reports false (try next step) while the
+// engine's head is too close to the safe head for that.
+func (w *demoWorld) forkBelowEngineHead(step int) bool {
+	engineHead, _, _ := w.engine.Labels()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if engineHead.Number < w.safe+3 {
+		return false
+	}
+	w.forkAt = engineHead.Number - 1
+	w.fork = w.tree.Extend(w.main[w.forkAt-2].Hash(), w.blocks, 2)
+	w.onFork = true
+	w.gossipResumesAt = step + 4
+	return true
 }
 
 func (w *demoWorld) remoteHeads() (uint64, uint64, uint64) {
