@@ -291,7 +291,7 @@ func TestAdapterRestartMidway(t *testing.T) {
 	require.NoError(t, r.step())
 	st := r.a.Status()
 	require.Equal(t, r.ref(a[14]), st.Safe)
-	require.Equal(t, r.ref(a[9]), st.Finalized, "finalized never regresses across a restart")
+	require.Equal(t, r.ref(a[9]), st.Finalized, "a source lagging after a restart does not move finalized back")
 
 	r.src.follow(a[29], 20, 12)
 	require.NoError(t, r.step())
@@ -400,5 +400,55 @@ func TestDivergenceWithForkAlreadyInEngine(t *testing.T) {
 	require.Equal(t, r.ref(b[3]), unsafe)
 	require.Equal(t, r.ref(b[3]), safe)
 	require.Equal(t, []engineadapter.EventKind{engineadapter.Reorged, engineadapter.SafeAdvanced}, r.eventKinds())
+	r.checkInvariants()
+}
+
+func TestFreshEngineWithoutLabels(t *testing.T) {
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 20, tagA)
+	r := newRig(t, tree, testutil.ELConfig{FreshLabels: true}) // answers "safe block not found", as a fresh op-geth
+	r.el.Insert(a...)
+	r.el.Gossip(tree, a[19].Hash())
+	_, safe, fin := r.labels()
+	require.Zero(t, safe)
+	require.Zero(t, fin)
+
+	r.src.follow(a[19], 10, 5)
+	require.NoError(t, r.step())
+	_, safe, fin = r.labels()
+	require.Equal(t, r.ref(a[9]), safe)
+	require.Equal(t, r.ref(a[4]), fin)
+	r.checkInvariants()
+}
+
+func TestEngineLosesBlocksBelowFinalized(t *testing.T) {
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
+	c := tree.Extend(a[4].Hash(), 30, tagC) // forks after block 5, below finalized 10
+	r := newRig(t, tree, testutil.ELConfig{Peer: tree})
+	r.elHas(a[24], a[14], a[9]) // finalized 10
+	r.src.follow(a[29], 15, 10)
+	require.NoError(t, r.step())
+
+	r.el.DropAbove(7) // lost blocks below the finalized head
+	sent := len(r.el.ForkchoiceUpdates())
+
+	// a source on a chain without block 10 is never followed
+	r.src.follow(c[20], 20, 12)
+	for range 3 {
+		err := r.step()
+		require.ErrorIs(t, err, engineadapter.ErrHalted)
+		require.Equal(t, r.ref(a[9]), r.a.Status().Finalized, "finalized is kept though the engine lost it")
+	}
+	require.Len(t, r.el.ForkchoiceUpdates(), sent, "nothing sent towards the other chain")
+
+	// the honest source: the engine catches up to a chain holding finalized 10
+	r.src.follow(a[29], 20, 12)
+	for range 3 {
+		_ = r.step()
+	}
+	_, safe, fin := r.labels()
+	require.Equal(t, r.ref(a[19]), safe)
+	require.Equal(t, r.ref(a[11]), fin)
 	r.checkInvariants()
 }

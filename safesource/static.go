@@ -60,6 +60,9 @@ func (s *Static) L2BlockRefByNumber(ctx context.Context, n uint64) (eth.L2BlockR
 		if err != nil {
 			return eth.L2BlockRef{}, fmt.Errorf("%s: block %d: %w", s.name, n, err)
 		}
+		if ref.Number != n {
+			return eth.L2BlockRef{}, fmt.Errorf("%s: asked for block %d, got %d: %w", s.name, n, ref.Number, errWrongHeight)
+		}
 		return ref, nil
 	}
 	s.mu.Lock()

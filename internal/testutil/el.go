@@ -26,6 +26,10 @@ type ELConfig struct {
 	// ChainID is what eth_chainId answers, for "wrong chain" tests; 0 means
 	// the Tree's chain id (ChainID). Blocks and refs are unaffected.
 	ChainID uint64
+	// FreshLabels starts the EL without safe and finalized heads, as a fresh
+	// op-geth: eth_getBlockByNumber("safe"/"finalized") answers "safe block not
+	// found" until a forkchoice update sets them.
+	FreshLabels bool
 	// Peer, if set, is where the EL "syncs" unknown heads from; nil: unknown
 	// heads stay SYNCING forever.
 	Peer *Tree
@@ -108,6 +112,9 @@ func startEL(tree *Tree, cfg ELConfig, fail func(format string, args ...any)) (*
 		remote:    map[common.Hash]*types.Block{},
 		invalid:   map[common.Hash]bool{},
 		faults:    new(Faults),
+	}
+	if cfg.FreshLabels {
+		e.safe, e.finalized = common.Hash{}, common.Hash{}
 	}
 	srv := rpc.NewServer()
 	if err := srv.RegisterName("engine", &engineAPI{e}); err != nil {
@@ -201,7 +208,16 @@ func (e *EL) Labels() (unsafe, safe, finalized eth.L2BlockRef) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.advanceSync()
-	return e.ref(e.head()), e.ref(e.safe), e.ref(e.finalized)
+	return e.ref(e.head()), e.labelRef(e.safe), e.labelRef(e.finalized)
+}
+
+// labelRef is the ref of a label; the zero ref while it is unset
+// (ELConfig.FreshLabels). Callers hold e.mu.
+func (e *EL) labelRef(hash common.Hash) eth.L2BlockRef {
+	if hash == (common.Hash{}) {
+		return eth.L2BlockRef{}
+	}
+	return e.ref(hash)
 }
 
 // Has reports whether the EL has the block with the given hash (canonical or not).
@@ -247,10 +263,10 @@ func (e *EL) DropAbove(n uint64) {
 	if uint64(len(e.canon)) > n+1 {
 		e.canon = e.canon[:n+1]
 	}
-	if _, ok := e.blocks[e.safe]; !ok {
+	if _, ok := e.blocks[e.safe]; !ok && e.safe != (common.Hash{}) {
 		e.safe = e.head()
 	}
-	if _, ok := e.blocks[e.finalized]; !ok {
+	if _, ok := e.blocks[e.finalized]; !ok && e.finalized != (common.Hash{}) {
 		e.finalized = e.head()
 	}
 	e.sync = nil
@@ -312,12 +328,18 @@ func (e *EL) checkLabels(safe, finalized common.Hash) error {
 		name string
 		hash common.Hash
 	}{{"finalized", finalized}, {"safe", safe}} {
+		if l.hash == (common.Hash{}) {
+			continue // still unset (ELConfig.FreshLabels)
+		}
 		if _, ok := e.blocks[l.hash]; !ok {
 			return fmt.Errorf("%s block %s not available in database", l.name, l.hash)
 		}
 		if !e.isCanonical(l.hash) {
 			return fmt.Errorf("%s block %s not in canonical chain", l.name, l.hash)
 		}
+	}
+	if finalized == (common.Hash{}) || safe == (common.Hash{}) {
+		return nil
 	}
 	if f, s := e.blocks[finalized].NumberU64(), e.blocks[safe].NumberU64(); f > s {
 		return fmt.Errorf("finalized block %d is above safe block %d", f, s)

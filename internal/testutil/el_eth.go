@@ -42,10 +42,14 @@ func (a *ethAPI) GetBlockByNumber(numberOrLabel string, fullTx bool) (json.RawMe
 	switch numberOrLabel {
 	case "latest", "pending":
 		hash = e.head()
-	case "safe":
+	case "safe", "finalized":
 		hash = e.safe
-	case "finalized":
-		hash = e.finalized
+		if numberOrLabel == "finalized" {
+			hash = e.finalized
+		}
+		if hash == (common.Hash{}) { // op-geth's answer before the first forkchoice update sets it
+			return nil, fmt.Errorf("%s block not found", numberOrLabel)
+		}
 	case "earliest":
 		hash = e.canon[0]
 	default:

@@ -26,6 +26,9 @@ func (e *EL) Gossip(tree *Tree, head common.Hash) error {
 		e.blocks[b.Hash()] = b
 	}
 	onChain := func(h common.Hash) bool {
+		if h == (common.Hash{}) {
+			return true // unset (ELConfig.FreshLabels)
+		}
 		b, ok := e.blocks[h]
 		if !ok {
 			return false
