@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -77,6 +78,26 @@ func runNode(ctx context.Context, cfg nodeConfig, logOut io.Writer) error {
 		return err
 	}
 	return n.Run(ctx)
+}
+
+// minLevel passes on only records at or above min: op-service's RPC client
+// gets it, so that its "may connect later" warning does not precede the one-line
+// error of a failed start.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(attrs), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
 }
 
 type usageError struct{ err error }

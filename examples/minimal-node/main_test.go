@@ -128,6 +128,7 @@ func TestStartErrors(t *testing.T) {
 			require.NotContains(t, stderr, "panic")
 			require.NotContains(t, stderr, "goroutine ")
 			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+			require.Len(t, lines, 1, "one line on stderr, nothing else:\n%s", stderr)
 			last := lines[len(lines)-1]
 			require.True(t, strings.HasPrefix(last, "minimal-node: "), "last stderr line: %q", last)
 			require.Contains(t, last, "-"+tc.flag, "the error names the flag")

@@ -138,7 +138,8 @@ func (n *node) setup(ctx context.Context) error {
 // dialEngine connects to the engine with the JWT secret, checks that it serves
 // the rollup config's chain and reads its heads for the start-up line.
 func (n *node) dialEngine(ctx context.Context, secret eth.Bytes32) error {
-	rpcClient, err := client.NewRPC(ctx, n.log, n.cfg.EngineURL,
+	quiet := log.NewLogger(minLevel{n.log.Handler(), log.LevelError})
+	rpcClient, err := client.NewRPC(ctx, quiet, n.cfg.EngineURL,
 		client.WithGethRPCOptions(rpc.WithHTTPAuth(gethnode.NewJWTAuth(secret))),
 		client.WithCallTimeout(startTimeout))
 	if err != nil {

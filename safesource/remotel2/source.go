@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"sync"
 	"time"
@@ -67,7 +68,9 @@ func New(ctx context.Context, cfg Config, logger log.Logger, metrics Metrics) (*
 // dial connects with op-service's RPC client; every call and batch is bounded by
 // timeout.
 func dial(ctx context.Context, logger log.Logger, url string, timeout time.Duration) (client.RPC, error) {
-	c, err := client.NewRPC(ctx, logger, url,
+	// op-service's client warns before failing to dial; the error says it all
+	quiet := log.NewLogger(errorsOnly{logger.Handler()})
+	c, err := client.NewRPC(ctx, quiet, url,
 		client.WithConnectTimeout(timeout), client.WithCallTimeout(timeout), client.WithBatchCallTimeout(timeout))
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err) // op-service's error names the URL
@@ -229,3 +232,16 @@ func (s *Source) RemoteRollupConfig(ctx context.Context) (*rollup.Config, error)
 	}
 	return cfg, nil
 }
+
+// errorsOnly passes on only error records and above.
+type errorsOnly struct{ slog.Handler }
+
+func (h errorsOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= log.LevelError && h.Handler.Enabled(ctx, l)
+}
+
+func (h errorsOnly) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return errorsOnly{h.Handler.WithAttrs(attrs)}
+}
+
+func (h errorsOnly) WithGroup(name string) slog.Handler { return errorsOnly{h.Handler.WithGroup(name)} }
