@@ -1,0 +1,67 @@
+package quorum_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ethereum-optimism/optimism/op-node/rollup"
+	"github.com/ethereum/go-ethereum/log"
+
+	"github.com/lightcl/lightcl/internal/testutil"
+	"github.com/lightcl/lightcl/safesource"
+	"github.com/lightcl/lightcl/safesource/quorum"
+	"github.com/lightcl/lightcl/safesource/remotel2"
+)
+
+// newQuorumOf is what an embedder writes: one remotel2 source per URL, whatever
+// its kind (rollup node or L2 EL, detected), and a quorum of them. close closes
+// the members' connections.
+func newQuorumOf(ctx context.Context, urls []string, cfg *rollup.Config, logger log.Logger) (q *quorum.Quorum, close func(), err error) {
+	var members []safesource.SafeHeadSource
+	close = func() {
+		for _, m := range members {
+			m.(*remotel2.Source).Close()
+		}
+	}
+	for _, url := range urls {
+		s, err := remotel2.New(ctx, remotel2.Config{URL: url, RollupConfig: cfg}, logger, nil)
+		if err != nil {
+			close()
+			return nil, nil, err
+		}
+		members = append(members, s)
+	}
+	q, err = quorum.New(quorum.Config{Threshold: 2}, members, logger, nil)
+	return q, close, err
+}
+
+// Example builds a quorum of two rollup nodes and one L2 EL, mixed, and reads
+// what two of them agree on. The remotes here are lightcl's test fakes.
+func Example() {
+	tree := testutil.NewTree()
+	chain := tree.Extend(tree.Genesis().Hash(), 30, 1)
+	var urls []string
+	for range 2 {
+		cl, _ := testutil.StartRollupNode(tree, testutil.RollupNodeConfig{})
+		defer cl.Close()
+		cl.Follow(chain[29], chain[19], chain[19], chain[9], testutil.L1Ref(3))
+		urls = append(urls, cl.URL())
+	}
+	el, _ := testutil.StartEL(tree, testutil.ELConfig{NoAuth: true})
+	defer el.Close()
+	el.Insert(chain...)
+	el.SetForkchoice(chain[29].Hash(), chain[17].Hash(), chain[9].Hash())
+	urls = append(urls, el.URL())
+
+	q, closeMembers, err := newQuorumOf(context.Background(), urls, tree.RollupConfig(), log.NewLogger(log.DiscardHandler()))
+	if err != nil {
+		panic(err)
+	}
+	defer closeMembers()
+	h, err := q.Heads(context.Background())
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("agreed safe:", h.Safe.Number, "finalized:", h.Finalized.Number)
+	// Output: agreed safe: 20 finalized: 10
+}
