@@ -7,7 +7,6 @@ import (
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum/go-ethereum/beacon/engine"
-	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightcl/lightcl/reorg"
@@ -65,7 +64,8 @@ func (a *Adapter) act(ctx context.Context, in reorg.Input, d reorg.Decision) err
 func (a *Adapter) forkchoice(ctx context.Context, d reorg.Decision) error {
 	old := a.local
 	fc := d.Forkchoice
-	ectx, cancel := context.WithTimeout(ctx, a.cfg.EngineTimeout)
+	// a decided update is sent and answered even if ctx ends meanwhile
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.EngineTimeout)
 	res, err := a.engine.ForkchoiceUpdate(ectx, &fc, nil)
 	cancel()
 	var rpcErr rpc.Error
@@ -134,13 +134,12 @@ func (a *Adapter) reportReorg(d reorg.Decision, old reorg.Local) {
 	if d.Depth == 0 && d.Action != reorg.Reorg {
 		return
 	}
-	// one abandoned chain is one reorg, however many targets the engine is sent
+	// one abandoned head is one reorg, however many targets the engine is sent
 	// while it syncs to the source's chain
-	key := [2]common.Hash{old.Unsafe.Hash, d.Ancestor.Hash}
-	if key == a.lastReorg {
+	if old.Unsafe.Hash == a.lastReorg {
 		return
 	}
-	a.lastReorg = key
+	a.lastReorg = old.Unsafe.Hash
 	target := d.Forkchoice.HeadBlockHash
 	a.log.Warn("Reorg to the source's chain", "old_head", old.Unsafe.Number, "old_hash", old.Unsafe.Hash,
 		"new_head", d.Next.Unsafe.Number, "new_hash", target, "ancestor", d.Ancestor.Number, "depth", d.Depth)

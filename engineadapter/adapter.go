@@ -23,8 +23,8 @@ var ErrHalted = errors.New("halted: source conflicts with local finalized chain"
 // Status is a snapshot of the adapter.
 type Status struct {
 	Unsafe, Safe, Finalized eth.L2BlockRef
-	// Source is the source's name, and SourceHeads what it said last (zero until
-	// it first answered).
+	// Source is the source's name, and SourceHeads what it said last in a tick
+	// that did not skip or halt on it (zero until then).
 	Source      string
 	SourceHeads safesource.Heads
 	// LastAction and LastReason describe the last decision.
@@ -55,10 +55,9 @@ type Adapter struct {
 	started  bool
 	local    reorg.Local
 	rejected *rejectedSet
-	// lastReorg is the abandoned head and common ancestor of the last reorg
-	// reported, so a reorg the engine syncs through over several ticks is
-	// reported once.
-	lastReorg [2]common.Hash
+	// lastReorg is the head abandoned by the last reorg reported, so a reorg the
+	// engine syncs through over several ticks is reported once.
+	lastReorg common.Hash
 
 	statusMu sync.Mutex
 	status   Status
@@ -105,17 +104,16 @@ func (a *Adapter) Status() Status {
 	return a.status
 }
 
-// Run ticks every PollInterval until ctx is cancelled, then returns nil. A tick
-// in flight when ctx ends is finished, not cut short (each of its calls is
-// bounded by SourceTimeout or EngineTimeout), so a forkchoice update is never
-// abandoned half-way. Tick errors are logged and reported in Status; they do not
-// stop the loop. Run starts no goroutines.
+// Run ticks every PollInterval until ctx is cancelled, then returns nil. When
+// ctx ends, the reads of the tick in flight stop at once, but a forkchoice
+// update already decided is sent and answered (bounded by EngineTimeout), so
+// it is never abandoned half-way. Tick errors are logged and reported in
+// Status; they do not stop the loop. Run starts no goroutines.
 func (a *Adapter) Run(ctx context.Context) error {
 	ticker := time.NewTicker(a.cfg.PollInterval)
 	defer ticker.Stop()
-	tickCtx := context.WithoutCancel(ctx)
 	for {
-		if _, err := a.Step(tickCtx); err != nil {
+		if _, err := a.Step(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn("Tick failed", "err", err)
 		}
 		select {
@@ -163,9 +161,6 @@ func (a *Adapter) tick(ctx context.Context) (reorg.Decision, error) {
 	in.Heads, in.SourceErr = a.source.Heads(sctx)
 	cancel()
 	if in.SourceErr == nil {
-		a.statusMu.Lock()
-		a.status.SourceHeads = in.Heads
-		a.statusMu.Unlock()
 		in.ELAtSafe = a.engineAt(ctx, in.Heads.Safe.Number)
 		if in.Heads.Finalized.Number == in.Heads.Safe.Number {
 			in.ELAtFinalized = in.ELAtSafe
@@ -183,6 +178,11 @@ func (a *Adapter) tick(ctx context.Context) (reorg.Decision, error) {
 		d = reorg.Decide(in)
 	}
 	a.metrics.RecordDecision(d.Action.String())
+	if d.Action != reorg.Skip && d.Action != reorg.Halt && d.Action != reorg.NeedAncestor {
+		a.statusMu.Lock()
+		a.status.SourceHeads = in.Heads
+		a.statusMu.Unlock()
+	}
 	return d, a.act(ctx, in, d)
 }
 

@@ -2,11 +2,13 @@ package remotel2
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/ethereum-optimism/optimism/op-node/rollup/derive"
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightcl/lightcl/safesource"
@@ -22,7 +24,7 @@ func (s *Source) Heads(ctx context.Context) (safesource.Heads, error) {
 	if s.kind == KindCL {
 		h, err = s.clHeads(cctx)
 	} else {
-		h, err = s.elHeads(cctx)
+		h, err = guardHeads(func() (safesource.Heads, error) { return s.elHeads(cctx) })
 	}
 	if err == nil {
 		err = h.Check()
@@ -59,10 +61,17 @@ func (s *Source) elHeads(ctx context.Context) (safesource.Heads, error) {
 
 func (s *Source) blockRef(label string, b *sources.RPCBlock, callErr error) (eth.L2BlockRef, error) {
 	if callErr != nil {
+		if errors.Is(eth.MaybeAsNotFoundErr(callErr), ethereum.NotFound) {
+			// an EL answers "safe block not found" before it has one
+			return eth.L2BlockRef{}, fmt.Errorf("%s block: %w (%w)", label, callErr, safesource.ErrNoHeads)
+		}
 		return eth.L2BlockRef{}, fmt.Errorf("%s block: %w", label, callErr)
 	}
 	if b == nil {
-		return eth.L2BlockRef{}, fmt.Errorf("remote has no %s block: %w", label, safesource.ErrNotFound)
+		return eth.L2BlockRef{}, fmt.Errorf("remote has no %s block: %w", label, safesource.ErrNoHeads)
+	}
+	if err := checkBlockShape(b); err != nil {
+		return eth.L2BlockRef{}, fmt.Errorf("%s block %d: %w", label, uint64(b.Number), err)
 	}
 	env, err := b.ExecutionPayloadEnvelope(false)
 	if err != nil {
@@ -121,7 +130,7 @@ func (s *Source) L2BlockRefByNumber(ctx context.Context, n uint64) (eth.L2BlockR
 	var ref eth.L2BlockRef
 	var err error
 	if s.l2 != nil {
-		ref, err = s.l2.L2BlockRefByNumber(cctx, n)
+		ref, err = guard(func() (eth.L2BlockRef, error) { return s.l2.L2BlockRefByNumber(cctx, n) })
 	} else {
 		var out *eth.OutputResponse
 		out, err = s.rollup.OutputAtBlock(cctx, n)
@@ -140,4 +149,34 @@ func (s *Source) L2BlockRefByNumber(ctx context.Context, n uint64) (eth.L2BlockR
 		return eth.L2BlockRef{}, fmt.Errorf("%s: block %d: %w", s.cfg.Name, n, err)
 	}
 	return ref, nil
+}
+
+// checkBlockShape refuses what op-service's block checks would dereference
+// without looking: a withdrawals root with no withdrawals list.
+func checkBlockShape(b *sources.RPCBlock) error {
+	if b.WithdrawalsRoot != nil && b.Withdrawals == nil {
+		return errors.New("block has a withdrawals root but no withdrawals list")
+	}
+	return nil
+}
+
+// guardHeads is guard for a call that returns heads.
+func guardHeads(call func() (safesource.Heads, error)) (h safesource.Heads, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			h, err = safesource.Heads{}, fmt.Errorf("malformed answer: %v", r)
+		}
+	}()
+	return call()
+}
+
+// guard runs a call into op-service's clients, turning a panic on a malformed
+// remote answer into an error: nothing a remote sends may stop the process.
+func guard(call func() (eth.L2BlockRef, error)) (ref eth.L2BlockRef, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ref, err = eth.L2BlockRef{}, fmt.Errorf("malformed answer: %v", r)
+		}
+	}()
+	return call()
 }

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/ethereum-optimism/optimism/op-node/rollup"
 	"github.com/ethereum-optimism/optimism/op-service/client"
+	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/log"
@@ -95,7 +97,10 @@ func (s *Source) init(ctx context.Context) error {
 		if s.l2, err = newL2Client(s.rpc, s.log, s.cfg.RollupConfig); err != nil {
 			return fmt.Errorf("%s: %w", s.cfg.Name, err)
 		}
-		return s.checkChainID(ctx, s.rpc, s.cfg.URL)
+		if err := s.checkChainID(ctx, s.rpc, s.cfg.URL); err != nil {
+			return err
+		}
+		return s.checkGenesis(ctx)
 	case KindCL:
 		s.rollup = sources.NewRollupClient(s.rpc)
 		if s.cfg.RollupConfig != nil {
@@ -160,6 +165,25 @@ func (s *Source) checkChainID(ctx context.Context, c client.RPC, url string) err
 	id := (*big.Int)(&hexID)
 	if want == nil || id.Cmp(want) != 0 {
 		return fmt.Errorf("%s: %s serves chain %s, want %s: %w", s.cfg.Name, url, id, want, safesource.ErrWrongChain)
+	}
+	return nil
+}
+
+// checkGenesis checks that the EL's block at the rollup config's L2 genesis
+// height is the genesis block (op-service refuses any other there).
+func (s *Source) checkGenesis(ctx context.Context) error {
+	g := s.cfg.RollupConfig.Genesis.L2
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	ref, err := guard(func() (eth.L2BlockRef, error) { return s.l2.L2BlockRefByNumber(cctx, g.Number) })
+	s.record("chain_id", err)
+	switch {
+	case err != nil && strings.Contains(err.Error(), "genesis"):
+		return fmt.Errorf("%s: %s has another L2 genesis than the rollup config's %s: %v: %w", s.cfg.Name, s.cfg.URL, g.Hash, err, safesource.ErrWrongChain)
+	case err != nil:
+		return fmt.Errorf("%s: reading the L2 genesis block %d at %s: %w", s.cfg.Name, g.Number, s.cfg.URL, err)
+	case ref.Hash != g.Hash:
+		return fmt.Errorf("%s: %s has L2 genesis %s, the rollup config %s: %w", s.cfg.Name, s.cfg.URL, ref.Hash, g.Hash, safesource.ErrWrongChain)
 	}
 	return nil
 }
