@@ -52,8 +52,11 @@ func (a *Adapter) act(ctx context.Context, in reorg.Input, d reorg.Decision) err
 		return nil
 
 	case reorg.CatchUp, reorg.Consolidate, reorg.Reorg:
-		if d.Action == reorg.CatchUp && in.Mode == reorg.Backfill {
-			return ErrBackfillNotBuilt
+		if d.BackfillTo > 0 {
+			if err := a.backfill(ctx, d); err != nil {
+				a.log.Error("Backfill stopped", "err", err)
+				return err
+			}
 		}
 		return a.forkchoice(ctx, d)
 	}

@@ -374,7 +374,7 @@ func TestConfigCheck(t *testing.T) {
 	require.ErrorContains(t, bad.Check(), "PollInterval")
 	bad = engineadapter.DefaultConfig()
 	bad.SyncMode = reorg.Backfill
-	require.ErrorIs(t, bad.Check(), engineadapter.ErrBackfillNotBuilt)
+	require.ErrorContains(t, bad.Check(), "Payloads")
 	_, err := engineadapter.New(bad, nil, nil, nil, nil)
 	require.Error(t, err)
 }

@@ -16,9 +16,18 @@ type Config struct {
 	SourceTimeout time.Duration
 	// EngineTimeout bounds each call to the engine. Default 10s.
 	EngineTimeout time.Duration
-	// SyncMode is how the engine catches up when the source is ahead. Only
-	// reorg.ELSync is built so far.
+	// SyncMode is how the engine catches up when the source is ahead (or on
+	// another chain): reorg.ELSync lets the engine fetch blocks from its p2p
+	// peers; reorg.Backfill inserts them from Payloads with newPayload.
 	SyncMode reorg.SyncMode
+	// Payloads serves the payloads backfill inserts (a remote EL on the
+	// source's chain). Required with reorg.Backfill.
+	Payloads PayloadProvider
+	// BackfillWindow is how many payloads backfill fetches ahead of the one it
+	// inserts, and how often it moves the engine's head. Default 64.
+	BackfillWindow int
+	// BackfillParallel bounds the payload requests in flight. Default 16.
+	BackfillParallel int
 	// RejectedCacheSize bounds how many INVALID heads are remembered. Default 1024.
 	RejectedCacheSize int
 }
@@ -31,12 +40,10 @@ func DefaultConfig() Config {
 		EngineTimeout:     10 * time.Second,
 		SyncMode:          reorg.ELSync,
 		RejectedCacheSize: 1024,
+		BackfillWindow:    64,
+		BackfillParallel:  16,
 	}
 }
-
-// ErrBackfillNotBuilt is returned for SyncMode reorg.Backfill until payload
-// backfill exists.
-var ErrBackfillNotBuilt = errors.New("sync mode backfill is not built yet; use EL sync")
 
 // withDefaults fills zero fields with their defaults.
 func (c Config) withDefaults() Config {
@@ -53,6 +60,12 @@ func (c Config) withDefaults() Config {
 	if c.RejectedCacheSize == 0 {
 		c.RejectedCacheSize = d.RejectedCacheSize
 	}
+	if c.BackfillWindow == 0 {
+		c.BackfillWindow = d.BackfillWindow
+	}
+	if c.BackfillParallel == 0 {
+		c.BackfillParallel = d.BackfillParallel
+	}
 	return c
 }
 
@@ -68,9 +81,13 @@ func (c Config) Check() error {
 		return fmt.Errorf("engineadapter: EngineTimeout %s is negative", c.EngineTimeout)
 	case c.RejectedCacheSize < 0:
 		return fmt.Errorf("engineadapter: RejectedCacheSize %d is negative", c.RejectedCacheSize)
-	case c.SyncMode == reorg.Backfill:
-		return fmt.Errorf("engineadapter: SyncMode: %w", ErrBackfillNotBuilt)
-	case c.SyncMode != reorg.ELSync:
+	case c.BackfillWindow < 0:
+		return fmt.Errorf("engineadapter: BackfillWindow %d is negative", c.BackfillWindow)
+	case c.BackfillParallel < 0:
+		return fmt.Errorf("engineadapter: BackfillParallel %d is negative", c.BackfillParallel)
+	case c.SyncMode == reorg.Backfill && c.Payloads == nil:
+		return errors.New("engineadapter: Payloads is required with SyncMode backfill")
+	case c.SyncMode != reorg.ELSync && c.SyncMode != reorg.Backfill:
 		return fmt.Errorf("engineadapter: SyncMode %d is unknown", c.SyncMode)
 	}
 	return nil

@@ -78,7 +78,8 @@ type Decision struct {
 	// SearchLo and SearchHi bound the common-ancestor search NeedAncestor asks for.
 	SearchLo, SearchHi uint64
 	// BackfillFrom and BackfillTo are the heights backfill mode must insert, in
-	// order, before Forkchoice (CatchUp in backfill mode only).
+	// order, before Forkchoice (CatchUp and Reorg in backfill mode; zero
+	// otherwise).
 	BackfillFrom, BackfillTo uint64
 }
 

@@ -234,7 +234,7 @@ func reorgTo(in Input) Decision {
 			anc.Number, s.Safe.Hash, safesource.ErrInconsistentHeads))
 	}
 	next := Local{Unsafe: s.Safe, Safe: s.Safe, Finalized: nextFinalized(in, anc.Number)}
-	return Decision{
+	d := Decision{
 		Action: Reorg,
 		Reason: fmt.Sprintf("engine diverges from source at safe %d: reset unsafe %d (%s) to source safe %d (%s), common ancestor %d",
 			s.Safe.Number, l.Unsafe.Number, l.Unsafe.Hash, s.Safe.Number, s.Safe.Hash, anc.Number),
@@ -243,6 +243,10 @@ func reorgTo(in Input) Decision {
 		Ancestor:   anc,
 		Depth:      depth(l.Unsafe, anc),
 	}
+	if in.Mode == Backfill {
+		d.BackfillFrom, d.BackfillTo = anc.Number+1, s.Safe.Number
+	}
+	return d
 }
 
 // stillSyncing: row "EL has no block at the safe height though unsafe ≥ safe".

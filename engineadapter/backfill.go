@@ -1,0 +1,181 @@
+package engineadapter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ethereum-optimism/optimism/op-service/eth"
+	"github.com/ethereum-optimism/optimism/op-service/sources"
+	"github.com/ethereum/go-ethereum"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lightcl/lightcl/reorg"
+)
+
+// PayloadProvider serves the payloads backfill inserts: a remote EL of the
+// source's chain. op-service's L2Client satisfies it.
+type PayloadProvider interface {
+	PayloadByNumber(ctx context.Context, n uint64) (*eth.ExecutionPayloadEnvelope, error)
+}
+
+var _ PayloadProvider = (*sources.L2Client)(nil)
+
+// ErrBackfillInvalid is wrapped when the engine calls a backfilled payload
+// INVALID; the backfill stops there.
+var ErrBackfillInvalid = errors.New("engine declared a backfilled payload INVALID")
+
+// progressEvery is how often a running backfill logs its progress.
+const progressEvery = 5 * time.Second
+
+// backfill inserts the source's blocks d.BackfillFrom..d.BackfillTo into the
+// engine with newPayload, strictly in order, while a window of the next
+// payloads is fetched in parallel. The first must build on d.Ancestor and the
+// last must be the decision's target; a provider on another chain is an error.
+// When the blocks extend the engine's head, the head is moved forward every
+// window, so a crash loses at most one window of work.
+func (a *Adapter) backfill(ctx context.Context, d reorg.Decision) error {
+	from, to := d.BackfillFrom, d.BackfillTo
+	if from > to {
+		return nil
+	}
+	extends := d.Ancestor.Hash == a.local.Unsafe.Hash
+	window := uint64(a.cfg.BackfillWindow)
+	total := to - from + 1
+	start, lastLog := time.Now(), time.Now()
+	a.log.Info("Backfill starting", "from", from, "to", to, "blocks", total, "window", window)
+
+	parent := d.Ancestor
+	for lo := from; lo <= to; lo += window {
+		hi := min(lo+window-1, to)
+		envs, err := a.fetchWindow(ctx, lo, hi)
+		if err != nil {
+			return err
+		}
+		for _, env := range envs {
+			p := env.ExecutionPayload
+			if a.rejected.has(p.BlockHash) {
+				a.rejected.add(d.Forkchoice.HeadBlockHash) // it descends from an INVALID block
+				return fmt.Errorf("backfill: block %d (%s): %w earlier; not sending it again",
+					uint64(p.BlockNumber), p.BlockHash, ErrBackfillInvalid)
+			}
+			if p.ParentHash != parent.Hash {
+				return fmt.Errorf("backfill: provider block %d (%s) has parent %s, want %d (%s): the provider is not on the source's chain",
+					uint64(p.BlockNumber), p.BlockHash, p.ParentHash, parent.Number, parent.Hash)
+			}
+			if err := a.insert(ctx, env); err != nil {
+				if errors.Is(err, ErrBackfillInvalid) {
+					a.rejected.add(d.Forkchoice.HeadBlockHash) // it descends from the INVALID block
+				}
+				return err
+			}
+			parent = eth.L2BlockRef{Hash: p.BlockHash, Number: uint64(p.BlockNumber), ParentHash: p.ParentHash}
+		}
+		done := hi - from + 1
+		if time.Since(lastLog) >= progressEvery || hi == to {
+			rate := float64(done) / time.Since(start).Seconds()
+			eta := time.Duration(float64(total-done) / rate * float64(time.Second))
+			a.log.Info("Backfill progress", "done", done, "total", total, "blocks_per_s", fmt.Sprintf("%.1f", rate),
+				"eta", eta.Round(time.Second), "head", parent.Number)
+			lastLog = time.Now()
+		}
+		if extends && hi < to {
+			if err := a.checkpoint(ctx, parent); err != nil {
+				return err
+			}
+		}
+	}
+	if parent.Hash != d.Forkchoice.HeadBlockHash {
+		return fmt.Errorf("backfill: provider's block %d is %s, the source's is %s: the provider is not on the source's chain",
+			parent.Number, parent.Hash, d.Forkchoice.HeadBlockHash)
+	}
+	return nil
+}
+
+// fetchWindow fetches the payloads lo..hi in parallel, retrying a payload the
+// provider does not have yet with backoff (fetchAttempts times, about 20 s).
+func (a *Adapter) fetchWindow(ctx context.Context, lo, hi uint64) ([]*eth.ExecutionPayloadEnvelope, error) {
+	envs := make([]*eth.ExecutionPayloadEnvelope, hi-lo+1)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(a.cfg.BackfillParallel)
+	for n := lo; n <= hi; n++ {
+		g.Go(func() error {
+			env, err := a.fetch(gctx, n)
+			envs[n-lo] = env
+			return err
+		})
+	}
+	return envs, g.Wait()
+}
+
+// fetchAttempts bounds the tries for one payload the provider does not have.
+const fetchAttempts = 8
+
+func (a *Adapter) fetch(ctx context.Context, n uint64) (*eth.ExecutionPayloadEnvelope, error) {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		pctx, cancel := context.WithTimeout(ctx, a.cfg.EngineTimeout)
+		env, err := a.cfg.Payloads.PayloadByNumber(pctx, n)
+		cancel()
+		switch {
+		case err == nil && (env == nil || env.ExecutionPayload == nil):
+			err = fmt.Errorf("empty payload")
+		case err == nil && uint64(env.ExecutionPayload.BlockNumber) != n:
+			return nil, fmt.Errorf("backfill: asked the provider for block %d, got %d", n, uint64(env.ExecutionPayload.BlockNumber))
+		case err == nil:
+			return env, nil
+		case !errors.Is(err, ethereum.NotFound):
+			return nil, fmt.Errorf("backfill: payload %d: %w", n, err)
+		case attempt == fetchAttempts:
+			return nil, fmt.Errorf("backfill: payload %d not at the provider after %d attempts: %w", n, attempt, err)
+		}
+		a.log.Debug("Backfill payload not at the provider yet; retrying", "number", n, "backoff", backoff, "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("backfill: payload %d: %w", n, ctx.Err())
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// insert sends one payload with newPayload. INVALID stops the backfill and the
+// block is never sent again.
+func (a *Adapter) insert(ctx context.Context, env *eth.ExecutionPayloadEnvelope) error {
+	p := env.ExecutionPayload
+	ectx, cancel := context.WithTimeout(ctx, a.cfg.EngineTimeout)
+	res, err := a.engine.NewPayload(ectx, p, env.ParentBeaconBlockRoot)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("backfill: newPayload %d (%s): %w", uint64(p.BlockNumber), p.BlockHash, err)
+	}
+	switch res.Status {
+	case eth.ExecutionValid, eth.ExecutionAccepted:
+		return nil
+	case eth.ExecutionInvalid, eth.ExecutionInvalidBlockHash:
+		a.rejected.add(p.BlockHash)
+		return fmt.Errorf("backfill: block %d (%s): %w: %s", uint64(p.BlockNumber), p.BlockHash, ErrBackfillInvalid, validationError(*res))
+	default:
+		return fmt.Errorf("backfill: newPayload %d (%s) answered %s", uint64(p.BlockNumber), p.BlockHash, res.Status)
+	}
+}
+
+// checkpoint moves the engine's head to the last backfilled block, keeping
+// safe and finalized, so that work survives a crash.
+func (a *Adapter) checkpoint(ctx context.Context, head eth.L2BlockRef) error {
+	fc := eth.ForkchoiceState{HeadBlockHash: head.Hash, SafeBlockHash: a.local.Safe.Hash, FinalizedBlockHash: a.local.Finalized.Hash}
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.EngineTimeout)
+	res, err := a.engine.ForkchoiceUpdate(ectx, &fc, nil)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("backfill: checkpoint at %d (%s): %w", head.Number, head.Hash, err)
+	}
+	if res.PayloadStatus.Status != eth.ExecutionValid {
+		return fmt.Errorf("backfill: checkpoint at %d (%s) answered %s", head.Number, head.Hash, res.PayloadStatus.Status)
+	}
+	a.local.Unsafe = head
+	return nil
+}
