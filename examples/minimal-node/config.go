@@ -27,12 +27,20 @@ func badFlag(flag string, format string, args ...any) error {
 	return &flagError{flag: flag, err: fmt.Errorf(format, args...)}
 }
 
+// The values of --source that are built.
+const (
+	sourceL2     = "l2"
+	sourceQuorum = "quorum"
+)
+
 // nodeConfig is minimal-node's configuration, read from flags and checked.
 type nodeConfig struct {
 	EngineURL        string
 	JWTSecretPath    string
 	RollupConfigPath string
-	FollowURL        string
+	Source           string   // sourceL2 or sourceQuorum
+	FollowURLs       []string // one for sourceL2, at least two for sourceQuorum
+	Quorum           int      // M for sourceQuorum; 0: a strict majority
 	FollowKind       remotel2.Kind
 	FollowTimeout    time.Duration
 	PollInterval     time.Duration
@@ -65,23 +73,10 @@ func configFromCLI(c *cli.Context) (nodeConfig, error) {
 	if cfg.JWTSecretPath == "" {
 		return cfg, badFlag(flagJWTSecret, "required: the path of the engine's JWT secret file")
 	}
-	switch src := c.String(flagSource); src {
-	case "l2":
-	case "quorum", "l1":
-		return cfg, badFlag(flagSource, "%q is not built yet; use l2", src)
-	default:
-		return cfg, badFlag(flagSource, "unknown source %q: want l2, quorum or l1", src)
-	}
-	follow := c.StringSlice(flagFollowSource)
-	switch len(follow) {
-	case 0:
-		return cfg, badFlag(flagFollowSource, "required with --source l2: the URL of the remote L2 node")
-	case 1:
-		cfg.FollowURL = follow[0]
-	default:
-		return cfg, badFlag(flagFollowSource, "given %d times; --source l2 follows one remote (quorum is not built yet)", len(follow))
-	}
-	if err := checkURL(flagFollowSource, cfg.FollowURL); err != nil {
+	cfg.Source = c.String(flagSource)
+	cfg.FollowURLs = c.StringSlice(flagFollowSource)
+	cfg.Quorum = c.Int(flagFollowQuorum)
+	if err := checkFollow(cfg.Source, cfg.FollowURLs, cfg.Quorum); err != nil {
 		return cfg, err
 	}
 	kind, err := remotel2.ParseKind(c.String(flagFollowKind))
@@ -115,6 +110,44 @@ func configFromCLI(c *cli.Context) (nodeConfig, error) {
 		return cfg, badFlag(flagLogFormat, "unknown format %q: want text or json", cfg.LogFormat)
 	}
 	return cfg, nil
+}
+
+// checkFollow checks --source, --l2.follow.source and --l2.follow.quorum
+// together: one remote for l2, at least two and 1 <= M <= N for quorum.
+func checkFollow(source string, urls []string, m int) error {
+	switch source {
+	case sourceL2:
+		switch len(urls) {
+		case 0:
+			return badFlag(flagFollowSource, "required with --%s %s: the URL of the remote L2 node", flagSource, sourceL2)
+		case 1:
+		default:
+			return badFlag(flagFollowSource, "given %d times; --%s %s follows one remote (--%s %s follows several)",
+				len(urls), flagSource, sourceL2, flagSource, sourceQuorum)
+		}
+		if m != 0 {
+			return badFlag(flagFollowQuorum, "%d: only --%s %s takes a threshold", m, flagSource, sourceQuorum)
+		}
+	case sourceQuorum:
+		if len(urls) < 2 {
+			return badFlag(flagFollowSource, "%s; --%s %s needs at least 2 remotes, one --%s each",
+				map[int]string{0: "not given", 1: "given once"}[len(urls)], flagSource, sourceQuorum, flagFollowSource)
+		}
+		if m < 0 || m > len(urls) {
+			return badFlag(flagFollowQuorum, "%d out of range: want 1..%d (the number of --%s), or 0 for a strict majority",
+				m, len(urls), flagFollowSource)
+		}
+	case "l1":
+		return badFlag(flagSource, "%q is not built yet; use %s or %s", source, sourceL2, sourceQuorum)
+	default:
+		return badFlag(flagSource, "unknown source %q: want %s, %s or l1", source, sourceL2, sourceQuorum)
+	}
+	for _, u := range urls {
+		if err := checkURL(flagFollowSource, u); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func checkURL(flag, s string) error {

@@ -74,8 +74,9 @@ func runDemo(ctx context.Context, dc demoConfig, stdout, stderr io.Writer) error
 	defer w.close()
 
 	cfg := nodeConfig{
-		EngineURL: w.engine.URL(), JWTSecretPath: w.jwtPath, FollowURL: w.remote.URL(), FollowKind: remotel2.KindAuto,
-		FollowTimeout: 2 * time.Second, PollInterval: dc.poll, RPCAddr: "127.0.0.1", RPCPort: 0,
+		EngineURL: w.engine.URL(), JWTSecretPath: w.jwtPath,
+		Source: sourceL2, FollowURLs: []string{w.remote.URL()}, FollowKind: remotel2.KindAuto, FollowTimeout: 2 * time.Second,
+		PollInterval: dc.poll, RPCAddr: "127.0.0.1", RPCPort: 0,
 		LogLevel: dc.level, LogFormat: "text",
 	}
 	n, err := newNode(ctx, cfg, newLogger(cfg, stderr))

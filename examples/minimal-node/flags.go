@@ -21,6 +21,7 @@ const (
 	flagFollowSource  = "l2.follow.source"
 	flagFollowKind    = "l2.follow.kind"
 	flagFollowTimeout = "l2.follow.timeout"
+	flagFollowQuorum  = "l2.follow.quorum"
 	flagSyncMode      = "sync.mode"
 	flagPollInterval  = "poll-interval"
 	flagRPCAddr       = "rpc.addr"
@@ -39,15 +40,20 @@ func nodeFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagJWTSecret, EnvVars: envVar(flagJWTSecret),
 			Usage: "path to the engine's JWT secret: 32 bytes as hex, like op-node's --l2.jwt-secret (required)"},
 		&cli.StringFlag{Name: flagRollupConfig, EnvVars: envVar(flagRollupConfig),
-			Usage: "path to op-node's rollup.json; when absent and the source is a rollup node, its optimism_rollupConfig is used"},
-		&cli.StringFlag{Name: flagSource, EnvVars: envVar(flagSource), Value: "l2",
-			Usage: "where safe and finalized come from: l2 (a remote L2 node); quorum and l1 are not built yet"},
+			Usage: "path to op-node's rollup.json; when absent, the optimism_rollupConfig of the rollup-node remotes is used " +
+				"(for a quorum every rollup-node member is asked and all must describe the same chain)"},
+		&cli.StringFlag{Name: flagSource, EnvVars: envVar(flagSource), Value: sourceL2,
+			Usage: "where safe and finalized come from: l2 (one remote L2 node) or quorum (what --" + flagFollowQuorum +
+				" of the --" + flagFollowSource + " remotes agree on); l1 is not built yet"},
 		&cli.StringSliceFlag{Name: flagFollowSource, EnvVars: envVar(flagFollowSource),
-			Usage: "the remote L2 node to follow: an L2 EL's JSON-RPC or a rollup node's RPC URL"},
+			Usage: "a remote L2 node to follow: an L2 EL's JSON-RPC or a rollup node's RPC URL; once for --source l2, " +
+				"at least twice for --source quorum (comma-separated in the env var)"},
+		&cli.IntFlag{Name: flagFollowQuorum, EnvVars: envVar(flagFollowQuorum),
+			Usage: "with --source quorum: how many remotes (M of the N --" + flagFollowSource + ") must agree on a head; 0 is a strict majority (N/2+1)"},
 		&cli.StringFlag{Name: flagFollowKind, EnvVars: envVar(flagFollowKind), Value: "auto",
-			Usage: "kind of the remote: auto (detected at start), el or cl"},
+			Usage: "kind of the remotes: auto (detected for each remote at start), el or cl"},
 		&cli.DurationFlag{Name: flagFollowTimeout, EnvVars: envVar(flagFollowTimeout), Value: 5 * time.Second,
-			Usage: "timeout of each call to the remote"},
+			Usage: "timeout of each call to a remote"},
 		&cli.StringFlag{Name: flagSyncMode, EnvVars: envVar(flagSyncMode), Value: "el-sync",
 			Usage: "how the engine catches up: el-sync (it fetches blocks from its p2p peers); backfill is not built yet"},
 		&cli.DurationFlag{Name: flagPollInterval, EnvVars: envVar(flagPollInterval), Value: 2 * time.Second,

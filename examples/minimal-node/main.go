@@ -1,9 +1,12 @@
 // Command minimal-node is a light consensus client built only from lightcl's
-// public API: it follows the safe and finalized heads of a remote L2 node and
-// keeps a local execution engine on them through the Engine API.
+// public API: it follows the safe and finalized heads of a remote L2 node, or
+// those that M of N remote nodes agree on, and keeps a local execution engine
+// on them through the Engine API.
 //
 //	minimal-node --engine http://127.0.0.1:8551 --jwt-secret jwt.hex \
 //	    --l2.follow.source http://remote-op-node:9545
+//	minimal-node --engine http://127.0.0.1:8551 --jwt-secret jwt.hex --source quorum \
+//	    --l2.follow.source http://a:9545 --l2.follow.source http://b:9545 --l2.follow.source http://c:8545
 //	minimal-node demo        # everything in-process, no outside service
 //
 // Every flag can also be set with a LIGHTCL_* environment variable; see --help.
@@ -45,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:            "minimal-node",
-		Usage:           "a light consensus client: follow a remote L2 node's safe and finalized heads",
+		Usage:           "a light consensus client: follow the safe and finalized heads of a remote L2 node, or those M of N remotes agree on",
 		Flags:           nodeFlags(),
 		Writer:          stdout,
 		ErrWriter:       stderr,

@@ -48,6 +48,11 @@ func TestFollowsRemoteRollupNode(t *testing.T) {
 	p := f.start(t, false, map[string]string{"l2.follow.source": rn.URL()})
 	f.checkFollows(t, p, 20, 10)
 	require.Equal(t, testutil.L1Ref(3), f.syncStatus(t).CurrentL1, "current_l1 is the rollup node's")
+	st := f.lightclStatus(t)
+	require.NotNil(t, st, "lightcl_status answers")
+	require.Equal(t, "cl", st.Kind)
+	require.Equal(t, f.tree.Ref(f.block(20)).ID(), st.Safe)
+	require.Nil(t, st.Quorum, "no quorum object for --source l2")
 
 	rn.Follow(f.block(40), f.block(30), f.block(30), f.block(25), testutil.L1Ref(5))
 	f.checkFollows(t, p, 30, 25)
@@ -112,7 +117,7 @@ func TestStartErrors(t *testing.T) {
 		{"source on another chain", with("--l2.follow.source", otherChain, "--rollup.config", rollupJSON), "l2.follow.source", "999", ""},
 		{"remote EL without rollup config", with("--l2.follow.source", remoteEL), "rollup.config", "required", ""},
 		{"two sources", with("--l2.follow.source", cl, "--l2.follow.source", remoteEL), "l2.follow.source", "2 times", ""},
-		{"quorum source not built yet", with("--l2.follow.source", cl, "--source", "quorum"), "source", "not built yet", ""},
+		{"l1 source not built yet", with("--l2.follow.source", cl, "--source", "l1"), "source", "not built yet", ""},
 		{"backfill not built yet", with("--l2.follow.source", cl, "--sync.mode", "backfill"), "sync.mode", "not built yet", ""},
 		{"negative poll interval", with("--l2.follow.source", cl, "--poll-interval", "-1s"), "poll-interval", "positive", ""},
 		{"unknown follow kind", with("--l2.follow.source", cl, "--l2.follow.kind", "foo"), "l2.follow.kind", "foo", ""},
@@ -123,21 +128,27 @@ func TestStartErrors(t *testing.T) {
 			if tc.bug != "" {
 				t.Skip("bug: " + tc.bug)
 			}
-			code, stderr := runToExit(t, tc.args...)
-			require.Equal(t, 2, code, "exit code; stderr:\n%s", stderr)
-			require.NotContains(t, stderr, "panic")
-			require.NotContains(t, stderr, "goroutine ")
-			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
-			require.Len(t, lines, 1, "one line on stderr, nothing else:\n%s", stderr)
-			last := lines[len(lines)-1]
-			require.True(t, strings.HasPrefix(last, "minimal-node: "), "last stderr line: %q", last)
-			require.Contains(t, last, "-"+tc.flag, "the error names the flag")
-			require.Contains(t, last, tc.reason)
-			if len(lines) > 1 {
-				t.Logf("%d log lines before the error line:\n%s", len(lines)-1, strings.Join(lines[:len(lines)-1], "\n"))
-			}
+			requireStartError(t, tc.args, tc.flag, tc.reason)
 		})
 	}
+}
+
+// requireStartError runs the binary with args and requires it to exit with
+// code 2 and exactly one line on stderr that names --flag and contains reason;
+// it returns that line.
+func requireStartError(t *testing.T, args []string, flag, reason string) string {
+	t.Helper()
+	code, stderr := runToExit(t, args...)
+	require.Equal(t, 2, code, "exit code; stderr:\n%s", stderr)
+	require.NotContains(t, stderr, "panic")
+	require.NotContains(t, stderr, "goroutine ")
+	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+	require.Len(t, lines, 1, "one line on stderr, nothing else:\n%s", stderr)
+	line := lines[0]
+	require.True(t, strings.HasPrefix(line, "minimal-node: "), "stderr line: %q", line)
+	require.Contains(t, line, "-"+flag, "the error names the flag")
+	require.Contains(t, line, reason)
+	return line
 }
 
 func TestHelpListsEveryFlagWithEnvVar(t *testing.T) {
@@ -205,15 +216,24 @@ func (f *fixture) start(t *testing.T, viaEnv bool, extra map[string]string) *pro
 		}
 	}
 	p := startProcess(t, env, args...)
+	p.startLine(t)
+	return p
+}
+
+// startLine waits for the start-up line with chain_id=901 and returns it.
+func (p *process) startLine(t *testing.T) string {
+	t.Helper()
+	var start string
 	require.Eventually(t, func() bool {
 		for _, line := range strings.Split(p.stderr.String(), "\n") {
 			if strings.Contains(line, "minimal-node starting") && strings.Contains(line, "chain_id=901") {
+				start = line
 				return true
 			}
 		}
 		return false
 	}, waitFor, 50*time.Millisecond, "start-up line with chain_id=901; stderr:\n%s", p.stderr)
-	return p
+	return start
 }
 
 // checkFollows waits until the EL's labels are safe/finalized, with the

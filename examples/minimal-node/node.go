@@ -26,20 +26,28 @@ import (
 
 	"github.com/lightcl/lightcl/engineadapter"
 	"github.com/lightcl/lightcl/safesource"
+	"github.com/lightcl/lightcl/safesource/quorum"
 	"github.com/lightcl/lightcl/safesource/remotel2"
 )
 
 // startTimeout bounds each check made at start (engine reachable, chain ids).
 const startTimeout = 10 * time.Second
 
-// node is a running minimal-node: one remote source, one engine, the adapter
-// between them, and the status RPC and metrics servers.
+// quorumRoundCalls is how many member calls in a row a quorum round may take
+// before the adapter gives up on it: the heads, then lookups by number.
+const quorumRoundCalls = 3
+
+// node is a running minimal-node: its source (one remote, or a quorum of
+// remotes), one engine, the adapter between them, and the status RPC and
+// metrics servers.
 type node struct {
 	cfg       nodeConfig
 	log       log.Logger
 	rollup    *rollup.Config
 	engine    *sources.EngineClient
-	source    *remotel2.Source
+	source    safesource.SafeHeadSource
+	members   []*remotel2.Source // the remotes, in flag order
+	quorum    *quorum.Quorum     // nil unless --source quorum
 	adapter   *engineadapter.Adapter
 	servers   []*http.Server
 	listeners []net.Listener
@@ -73,47 +81,33 @@ func (n *node) setup(ctx context.Context) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srcMetrics, err := remotel2.NewPrometheusMetrics(reg, "lightcl")
-	if err != nil {
-		return err
-	}
 	adapterMetrics, err := engineadapter.NewPrometheusMetrics(reg, "lightcl")
 	if err != nil {
 		return err
 	}
 
-	// The source first: a rollup node can supply the rollup config.
-	sctx, cancel := context.WithTimeout(ctx, startTimeout)
-	defer cancel()
-	src, err := remotel2.New(sctx, remotel2.Config{
-		URL: n.cfg.FollowURL, Kind: n.cfg.FollowKind, Timeout: n.cfg.FollowTimeout, RollupConfig: n.rollup,
-	}, n.log, srcMetrics)
-	if err != nil {
-		if n.rollup == nil && errors.Is(err, remotel2.ErrNeedsRollupConfig) {
-			return badFlag(flagRollupConfig, "required: the remote %s is an L2 EL, and reading its blocks needs the chain's rollup.json", n.cfg.FollowURL)
-		}
-		return &flagError{flag: flagFollowSource, err: err}
-	}
-	n.source = src
-	n.closers = append(n.closers, src.Close)
-	configFrom := n.cfg.RollupConfigPath
-	if n.rollup == nil {
-		if n.rollup, err = src.RemoteRollupConfig(sctx); err != nil {
-			return &flagError{flag: flagFollowSource, err: fmt.Errorf("reading the rollup config (or pass --%s): %w", flagRollupConfig, err)}
-		}
-		configFrom = "optimism_rollupConfig of " + n.cfg.FollowURL
+	// The source first: rollup nodes can supply the rollup config.
+	n.configFrom = n.cfg.RollupConfigPath
+	if err := n.buildSource(ctx, reg); err != nil {
+		return err
 	}
 	if err := n.rollup.Check(); err != nil {
-		return &flagError{flag: flagRollupConfig, err: fmt.Errorf("rollup config from %s: %w", configFrom, err)}
+		return &flagError{flag: flagRollupConfig, err: fmt.Errorf("rollup config from %s: %w", n.configFrom, err)}
 	}
-	n.configFrom = configFrom
 
+	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
 	if err := n.dialEngine(sctx, secret); err != nil {
 		return err
 	}
 	acfg := engineadapter.DefaultConfig()
 	acfg.PollInterval = n.cfg.PollInterval
 	acfg.SourceTimeout = n.cfg.FollowTimeout
+	if n.quorum != nil {
+		// a round asks every member for its heads, then some for blocks by
+		// number; each call is bounded by --l2.follow.timeout
+		acfg.SourceTimeout = quorumRoundCalls * n.cfg.FollowTimeout
+	}
 	n.adapter, err = engineadapter.New(acfg, n.engine, n.source, n.log, adapterMetrics)
 	if err != nil {
 		return err
@@ -164,10 +158,10 @@ func (n *node) dialEngine(ctx context.Context, secret eth.Bytes32) error {
 			return engineError(n.cfg.EngineURL, fmt.Errorf("reading its %s head: %w", label, err))
 		}
 	}
-	n.log.Info("minimal-node starting", "source", n.source.Name(), "kind", n.source.Kind(), "chain_id", id.ToInt(),
+	n.log.Info("minimal-node starting", append(n.sourceDescription(), "chain_id", id.ToInt(),
 		"rollup_config", n.configFrom,
 		"unsafe", heads[0].Number, "unsafe_hash", heads[0].Hash, "safe", heads[1].Number, "safe_hash", heads[1].Hash,
-		"finalized", heads[2].Number, "finalized_hash", heads[2].Hash)
+		"finalized", heads[2].Number, "finalized_hash", heads[2].Hash)...)
 	return nil
 }
 

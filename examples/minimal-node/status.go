@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/ethereum-optimism/optimism/op-node/rollup"
 	"github.com/ethereum-optimism/optimism/op-service/eth"
@@ -16,7 +17,8 @@ type statusAPI struct{ n *node }
 // SyncStatus answers optimism_syncStatus in op-node's JSON shape: unsafe_l2,
 // safe_l2 and finalized_l2 are the local engine's heads as the adapter set
 // them; local_safe_l2 is the local safe head (this node derives nothing of its
-// own); current_l1 is the source's, where it tells.
+// own); current_l1 is the source's, where it tells (a quorum does not: its
+// members' L1 views are not agreed on, so current_l1 stays zero).
 func (api *statusAPI) SyncStatus(ctx context.Context) (*eth.SyncStatus, error) {
 	st := api.n.adapter.Status()
 	return &eth.SyncStatus{
@@ -38,10 +40,137 @@ func (api *statusAPI) Version(ctx context.Context) (string, error) {
 	return "lightcl-minimal-node", nil
 }
 
+// lightclAPI answers the lightcl_ namespace: what optimism_syncStatus has no
+// field for.
+type lightclAPI struct{ n *node }
+
+// Status answers lightcl_status: the adapter's state and, for a quorum, each
+// member's health.
+func (api *lightclAPI) Status(ctx context.Context) (*nodeStatus, error) {
+	return api.n.status(), nil
+}
+
+// nodeStatus is lightcl_status's answer.
+type nodeStatus struct {
+	// Source is the source's name, Kind "el", "cl" or "quorum".
+	Source string `json:"source"`
+	Kind   string `json:"kind"`
+	// Unsafe, Safe and Finalized are the engine's heads as the adapter set them.
+	Unsafe    eth.BlockID `json:"unsafe"`
+	Safe      eth.BlockID `json:"safe"`
+	Finalized eth.BlockID `json:"finalized"`
+	// LastAction and LastReason describe the adapter's last decision.
+	LastAction string `json:"last_action"`
+	LastReason string `json:"last_reason"`
+	// Halted is set while the source contradicts the local finalized chain;
+	// Syncing while the engine answers SYNCING.
+	Halted  bool `json:"halted"`
+	Syncing bool `json:"syncing"`
+	// LastError is the last tick's error; empty after a clean tick.
+	LastError string `json:"last_error"`
+	Ticks     uint64 `json:"ticks"`
+	// Quorum is set for --source quorum only.
+	Quorum *quorumStatus `json:"quorum,omitempty"`
+}
+
+// quorumStatus is a quorum's threshold, last round and members.
+type quorumStatus struct {
+	Threshold int            `json:"threshold"`
+	LastRound roundStatus    `json:"last_round"`
+	Members   []memberStatus `json:"members"`
+}
+
+// roundStatus is the outcome of the quorum's last round.
+type roundStatus struct {
+	// Supporters held the agreed safe head; Disagreed held another block at
+	// its height; Missing failed or had not answered when the round decided.
+	Supporters []string `json:"supporters"`
+	Disagreed  []string `json:"disagreed"`
+	Missing    []string `json:"missing"`
+	// NoQuorum names the labels (safe, finalized, local-safe) no head had M
+	// supporters for.
+	NoQuorum []string `json:"no_quorum"`
+	Error    string   `json:"error"`
+}
+
+// memberStatus is one quorum member's health (quorum.MemberStatus).
+type memberStatus struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	// LastSafe is the safe head of its last answer, at LastAnswerAt (null
+	// before the first).
+	LastSafe     eth.BlockID `json:"last_safe"`
+	LastAnswerAt *time.Time  `json:"last_answer_at"`
+	// LastError is the error of the last round it failed; empty once it
+	// answers again.
+	LastError         string `json:"last_error"`
+	ConsecutiveErrors int    `json:"consecutive_errors"`
+	// Unanswered counts the rounds in a row that decided without its answer.
+	Unanswered int `json:"unanswered"`
+	// Lag is how many blocks its safe head was behind the agreed one.
+	Lag uint64 `json:"lag"`
+	// Disagreements counts the rounds its chain held another block at the
+	// agreed safe height.
+	Disagreements int `json:"disagreements"`
+}
+
+func (n *node) status() *nodeStatus {
+	st := n.adapter.Status()
+	out := &nodeStatus{
+		Source: st.Source, Kind: sourceQuorum,
+		Unsafe: st.Unsafe.ID(), Safe: st.Safe.ID(), Finalized: st.Finalized.ID(),
+		LastAction: st.LastAction, LastReason: st.LastReason, Halted: st.Halted, Syncing: st.Syncing,
+		LastError: errString(st.LastError), Ticks: st.Ticks,
+	}
+	if n.quorum == nil {
+		out.Kind = n.members[0].Kind().String()
+		return out
+	}
+	r := n.quorum.LastRound()
+	q := &quorumStatus{
+		Threshold: n.quorum.Threshold(),
+		LastRound: roundStatus{
+			Supporters: nonNil(r.Supporters), Disagreed: nonNil(r.Disagreed), Missing: nonNil(r.Missing),
+			NoQuorum: nonNil(r.NoQuorum), Error: errString(r.Err),
+		},
+	}
+	for i, m := range n.quorum.Status() {
+		ms := memberStatus{
+			Name: m.Name, Kind: n.members[i].Kind().String(), LastSafe: m.LastHeads.Safe.ID(),
+			LastError: errString(m.LastError), ConsecutiveErrors: m.ConsecutiveErrors, Unanswered: m.Unanswered,
+			Lag: m.Lag, Disagreements: m.Disagreements,
+		}
+		if !m.LastAnswerAt.IsZero() {
+			at := m.LastAnswerAt.UTC()
+			ms.LastAnswerAt = &at
+		}
+		q.Members = append(q.Members, ms)
+	}
+	out.Quorum = q
+	return out
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// nonNil makes an empty list [] in JSON rather than null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
 func newStatusHandler(n *node) http.Handler {
 	srv := rpc.NewServer()
-	if err := srv.RegisterName("optimism", &statusAPI{n: n}); err != nil {
-		panic(err) // a programming error: statusAPI's method set is fixed
+	for name, api := range map[string]any{"optimism": &statusAPI{n: n}, "lightcl": &lightclAPI{n: n}} {
+		if err := srv.RegisterName(name, api); err != nil {
+			panic(err) // a programming error: the APIs' method sets are fixed
+		}
 	}
 	return srv
 }

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lightcl/lightcl/safesource"
+	"github.com/lightcl/lightcl/safesource/quorum"
+	"github.com/lightcl/lightcl/safesource/remotel2"
+)
+
+// quorumName names the quorum source in logs, metrics and the status RPC.
+const quorumName = "quorum"
+
+// buildSource dials every --l2.follow.source remote and makes the node's
+// source of them: the one remote for --source l2, a quorum over all of them for
+// --source quorum. Without --rollup.config it also settles the rollup config
+// from the rollup-node remotes. Errors name the flag to fix.
+func (n *node) buildSource(ctx context.Context, reg prometheus.Registerer) error {
+	metrics, err := remotel2.NewPrometheusMetrics(reg, "lightcl")
+	if err != nil {
+		return err
+	}
+	if err := n.dialMembers(ctx, metrics); err != nil {
+		return err
+	}
+	if n.cfg.Source != sourceQuorum {
+		n.source = n.members[0]
+		return nil
+	}
+	qMetrics, err := quorum.NewPrometheusMetrics(reg, "lightcl")
+	if err != nil {
+		return err
+	}
+	members := make([]safesource.SafeHeadSource, len(n.members))
+	for i, m := range n.members {
+		members[i] = m
+	}
+	n.quorum, err = quorum.New(quorum.Config{
+		Name: quorumName, Threshold: n.cfg.Quorum, MemberTimeout: n.cfg.FollowTimeout,
+	}, members, n.log, qMetrics)
+	if err != nil {
+		return &flagError{flag: flagFollowQuorum, err: err} // checkFollow has ruled this out
+	}
+	n.source = n.quorum
+	return nil
+}
+
+// dialMembers makes one remotel2 source per URL, in flag order. With a rollup
+// config every member is checked against it. Without one, the rollup nodes are
+// dialed first, their configs read and compared, and the ELs then dialed with
+// that config.
+func (n *node) dialMembers(ctx context.Context, metrics remotel2.Metrics) error {
+	urls := n.cfg.FollowURLs
+	names := memberNames(urls)
+	n.members = make([]*remotel2.Source, len(urls))
+	var waiting []int // ELs that wait for the rollup nodes' config
+	for i := range urls {
+		err := n.dialMember(ctx, i, names[i], n.cfg.FollowKind, metrics)
+		if n.rollup == nil && errors.Is(err, remotel2.ErrNeedsRollupConfig) {
+			waiting = append(waiting, i)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if n.rollup == nil {
+		if err := n.rollupConfigFromMembers(ctx, waiting); err != nil {
+			return err
+		}
+		for _, i := range waiting {
+			if err := n.dialMember(ctx, i, names[i], remotel2.KindEL, metrics); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (n *node) dialMember(ctx context.Context, i int, name string, kind remotel2.Kind, metrics remotel2.Metrics) error {
+	mctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	src, err := remotel2.New(mctx, remotel2.Config{
+		URL: n.cfg.FollowURLs[i], Name: name, Kind: kind, Timeout: n.cfg.FollowTimeout, RollupConfig: n.rollup,
+	}, n.log, metrics)
+	if err != nil {
+		if errors.Is(err, remotel2.ErrNeedsRollupConfig) {
+			return err // the caller knows whether a rollup node can supply it
+		}
+		return &flagError{flag: flagFollowSource, err: err}
+	}
+	n.members[i] = src
+	n.closers = append(n.closers, src.Close)
+	return nil
+}
+
+// rollupConfigFromMembers reads optimism_rollupConfig from every member dialed
+// so far (the rollup nodes; waiting lists the ELs not dialed yet) and requires
+// them all to describe one chain.
+func (n *node) rollupConfigFromMembers(ctx context.Context, waiting []int) error {
+	if len(waiting) == len(n.members) {
+		if len(n.members) == 1 {
+			return badFlag(flagRollupConfig, "required: the remote %s is an L2 EL, and reading its blocks needs the chain's rollup.json",
+				n.cfg.FollowURLs[0])
+		}
+		return badFlag(flagRollupConfig, "required: none of the %d --%s remotes is a rollup node to read it from, "+
+			"and reading an L2 EL's blocks needs the chain's rollup.json", len(n.members), flagFollowSource)
+	}
+	var first *remotel2.Source
+	var from []string
+	for i, m := range n.members {
+		if m == nil {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, startTimeout)
+		cfg, err := m.RemoteRollupConfig(cctx)
+		cancel()
+		if err != nil {
+			return &flagError{flag: flagFollowSource, err: fmt.Errorf("reading the rollup config (or pass --%s): %w", flagRollupConfig, err)}
+		}
+		from = append(from, n.cfg.FollowURLs[i])
+		if first == nil {
+			first, n.rollup = m, cfg
+			continue
+		}
+		if err := remotel2.SameChain(m.Name(), n.rollup, cfg); err != nil {
+			return badFlag(flagFollowSource, "the rollup nodes %s and %s serve rollup configs of different chains: %v",
+				first.Name(), m.Name(), err)
+		}
+		if !sameJSON(n.rollup, cfg) {
+			n.log.Warn("Rollup nodes serve rollup configs that differ beyond chain id and genesis; using the first",
+				"first", first.Name(), "other", m.Name())
+		}
+	}
+	n.configFrom = "optimism_rollupConfig of " + strings.Join(from, ", ")
+	return nil
+}
+
+func sameJSON(a, b any) bool {
+	x, errX := json.Marshal(a)
+	y, errY := json.Marshal(b)
+	return errX == nil && errY == nil && bytes.Equal(x, y)
+}
+
+// memberNames names each remote by its URL's host, as remotel2 does by
+// default; remotes that share a host get their 1-based position in the flag
+// list appended ("host#2"), so that every name, and so every metric label and
+// status entry, is one remote's.
+func memberNames(urls []string) []string {
+	hosts := make([]string, len(urls))
+	count := map[string]int{}
+	for i, s := range urls {
+		hosts[i] = s
+		if u, err := url.Parse(s); err == nil && u.Host != "" {
+			hosts[i] = u.Host
+		}
+		count[hosts[i]]++
+	}
+	names := make([]string, len(urls))
+	for i, h := range hosts {
+		names[i] = h
+		if count[h] > 1 {
+			names[i] = fmt.Sprintf("%s#%d", h, i+1)
+		}
+	}
+	return names
+}
+
+// sourceDescription is the source part of the start-up line.
+func (n *node) sourceDescription() []any {
+	if n.quorum == nil {
+		return []any{"source", n.source.Name(), "kind", n.members[0].Kind()}
+	}
+	members := make([]string, len(n.members))
+	for i, m := range n.members {
+		members[i] = m.Name() + "=" + m.Kind().String()
+	}
+	return []any{"source", n.quorum.Name(), "kind", sourceQuorum, "threshold", n.quorum.Threshold(),
+		"members", strings.Join(members, ",")}
+}
