@@ -43,6 +43,8 @@ type nodeConfig struct {
 	Quorum           int      // M for sourceQuorum; 0: a strict majority
 	FollowKind       remotel2.Kind
 	FollowTimeout    time.Duration
+	Backfill         bool   // --sync.mode backfill
+	BackfillURL      string // where payloads come from; empty: the single EL source
 	PollInterval     time.Duration
 	RPCAddr          string
 	RPCPort          int // -1: off
@@ -84,12 +86,21 @@ func configFromCLI(c *cli.Context) (nodeConfig, error) {
 		return cfg, &flagError{flag: flagFollowKind, err: err}
 	}
 	cfg.FollowKind = kind
+	cfg.BackfillURL = c.String(flagBackfillSource)
 	switch m := c.String(flagSyncMode); m {
 	case "el-sync":
+		if cfg.BackfillURL != "" {
+			return cfg, badFlag(flagBackfillSource, "only --%s backfill fetches payloads", flagSyncMode)
+		}
 	case "backfill":
-		return cfg, badFlag(flagSyncMode, "backfill is not built yet; use el-sync")
+		cfg.Backfill = true
+		if cfg.BackfillURL != "" {
+			if err := checkURL(flagBackfillSource, cfg.BackfillURL); err != nil {
+				return cfg, err
+			}
+		}
 	default:
-		return cfg, badFlag(flagSyncMode, "unknown mode %q: want el-sync", m)
+		return cfg, badFlag(flagSyncMode, "unknown mode %q: want el-sync or backfill", m)
 	}
 	if cfg.PollInterval <= 0 {
 		return cfg, badFlag(flagPollInterval, "%s: must be positive", cfg.PollInterval)

@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ethereum-optimism/optimism/op-service/client"
@@ -52,7 +54,9 @@ func demoCommand(stdout, stderr io.Writer) *cli.Command {
 			if err != nil {
 				return &flagError{flag: flagDemoLogLevel, err: err}
 			}
-			return runDemo(c.Context, demoConfig{duration: d, poll: poll, level: level}, stdout, stderr)
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runDemo(ctx, demoConfig{duration: d, poll: poll, level: level}, stdout, stderr)
 		},
 	}
 }
@@ -87,6 +91,7 @@ func runDemo(ctx context.Context, dc demoConfig, stdout, stderr io.Writer) error
 	n.adapter.OnEvent(stats.record)
 	statusRPC, err := client.NewRPC(ctx, log.NewLogger(log.DiscardHandler()), "http://"+n.StatusAddr)
 	if err != nil {
+		n.close()
 		return fmt.Errorf("status RPC: %w", err)
 	}
 	defer statusRPC.Close()
@@ -104,6 +109,9 @@ func runDemo(ctx context.Context, dc demoConfig, stdout, stderr io.Writer) error
 	g.Go(func() error { return printRows(gctx, stdout, w, status, n.adapter) })
 	if err := g.Wait(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("demo interrupted: %w", context.Cause(ctx))
 	}
 	return stats.summary(stdout, w, n.adapter.Status())
 }

@@ -14,23 +14,24 @@ func envVar(name string) []string {
 }
 
 const (
-	flagEngine        = "engine"
-	flagJWTSecret     = "jwt-secret"
-	flagRollupConfig  = "rollup.config"
-	flagSource        = "source"
-	flagFollowSource  = "l2.follow.source"
-	flagFollowKind    = "l2.follow.kind"
-	flagFollowTimeout = "l2.follow.timeout"
-	flagFollowQuorum  = "l2.follow.quorum"
-	flagSyncMode      = "sync.mode"
-	flagPollInterval  = "poll-interval"
-	flagRPCAddr       = "rpc.addr"
-	flagRPCPort       = "rpc.port"
-	flagMetrics       = "metrics.enabled"
-	flagMetricsAddr   = "metrics.addr"
-	flagMetricsPort   = "metrics.port"
-	flagLogLevel      = "log.level"
-	flagLogFormat     = "log.format"
+	flagEngine         = "engine"
+	flagJWTSecret      = "jwt-secret"
+	flagRollupConfig   = "rollup.config"
+	flagSource         = "source"
+	flagFollowSource   = "l2.follow.source"
+	flagFollowKind     = "l2.follow.kind"
+	flagFollowTimeout  = "l2.follow.timeout"
+	flagFollowQuorum   = "l2.follow.quorum"
+	flagSyncMode       = "sync.mode"
+	flagBackfillSource = "l2.backfill.source"
+	flagPollInterval   = "poll-interval"
+	flagRPCAddr        = "rpc.addr"
+	flagRPCPort        = "rpc.port"
+	flagMetrics        = "metrics.enabled"
+	flagMetricsAddr    = "metrics.addr"
+	flagMetricsPort    = "metrics.port"
+	flagLogLevel       = "log.level"
+	flagLogFormat      = "log.format"
 )
 
 func nodeFlags() []cli.Flag {
@@ -55,7 +56,9 @@ func nodeFlags() []cli.Flag {
 		&cli.DurationFlag{Name: flagFollowTimeout, EnvVars: envVar(flagFollowTimeout), Value: 5 * time.Second,
 			Usage: "timeout of each call to a remote"},
 		&cli.StringFlag{Name: flagSyncMode, EnvVars: envVar(flagSyncMode), Value: "el-sync",
-			Usage: "how the engine catches up: el-sync (it fetches blocks from its p2p peers); backfill is not built yet"},
+			Usage: "how the engine catches up: el-sync (it fetches blocks from its p2p peers) or backfill (the node inserts them with newPayload; no p2p needed)"},
+		&cli.StringFlag{Name: flagBackfillSource, EnvVars: envVar(flagBackfillSource),
+			Usage: "backfill: an L2 EL's JSON-RPC URL to fetch payloads from; default: the --l2.follow.source remote when it is one L2 EL"},
 		&cli.DurationFlag{Name: flagPollInterval, EnvVars: envVar(flagPollInterval), Value: 2 * time.Second,
 			Usage: "time between polls of the source"},
 		&cli.StringFlag{Name: flagRPCAddr, EnvVars: envVar(flagRPCAddr), Value: "127.0.0.1",

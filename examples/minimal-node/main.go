@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -37,7 +38,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(stderr, "minimal-node:", err)
+	// one line, whatever the error joins: op-service joins causes with newlines
+	fmt.Fprintln(stderr, "minimal-node:", strings.ReplaceAll(err.Error(), "\n", "; "))
 	var fe *flagError
 	if errors.As(err, &fe) || isUsageError(err) {
 		return 2
@@ -67,6 +69,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			context.AfterFunc(ctx, stop) // a second signal kills at once
 			return runNode(ctx, cfg, stderr)
 		},
 		Commands: []*cli.Command{demoCommand(stdout, stderr)},
@@ -78,6 +81,10 @@ func runNode(ctx context.Context, cfg nodeConfig, logOut io.Writer) error {
 	logger := newLogger(cfg, logOut)
 	n, err := newNode(ctx, cfg, logger)
 	if err != nil {
+		if ctx.Err() != nil {
+			logger.Info("Interrupted during start-up", "err", err)
+			return nil // a signal during start-up is a clean stop
+		}
 		return err
 	}
 	return n.Run(ctx)

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -88,6 +89,9 @@ func TestStartErrors(t *testing.T) {
 	cl := testutil.NewRollupNode(t, tree, testutil.RollupNodeConfig{}).URL()
 	remoteEL := testutil.NewEL(t, tree, testutil.ELConfig{NoAuth: true}).URL()
 	otherChain := testutil.NewEL(t, tree, testutil.ELConfig{NoAuth: true, ChainID: 999}).URL()
+	otherCfg := *tree.RollupConfig()
+	otherCfg.L2ChainID = big.NewInt(999)
+	otherCL := testutil.NewRollupNode(t, tree, testutil.RollupNodeConfig{RollupConfig: &otherCfg}).URL()
 	rollupJSON := writeRollupConfig(t, tree)
 	malformed := filepath.Join(t.TempDir(), "bad.hex")
 	require.NoError(t, os.WriteFile(malformed, []byte("0xdeadbeef"), 0o600))
@@ -102,32 +106,32 @@ func TestStartErrors(t *testing.T) {
 		args   []string
 		flag   string // the flag the error line must name
 		reason string // and a word of why
-		bug    string // non-empty: a known bug; the case is skipped
 	}{
-		{"missing engine", []string{"--jwt-secret", jwt, "--l2.follow.source", cl}, "engine", "required", ""},
-		{"missing JWT secret", []string{"--engine", engine, "--l2.follow.source", cl}, "jwt-secret", "required", ""},
+		{"missing engine", []string{"--jwt-secret", jwt, "--l2.follow.source", cl}, "engine", "required"},
+		{"missing JWT secret", []string{"--engine", engine, "--l2.follow.source", cl}, "jwt-secret", "required"},
 		{"JWT file missing", []string{"--engine", engine, "--jwt-secret", filepath.Join(t.TempDir(), "none.hex"), "--l2.follow.source", cl},
-			"jwt-secret", "does not exist", ""},
+			"jwt-secret", "does not exist"},
 		{"JWT file not 32 hex bytes", []string{"--engine", engine, "--jwt-secret", malformed, "--l2.follow.source", cl},
-			"jwt-secret", "32 hex", ""},
+			"jwt-secret", "32 hex"},
 		{"wrong JWT secret", []string{"--engine", engine, "--jwt-secret", testutil.WriteJWTSecret(t, testutil.NewJWTSecret()), "--l2.follow.source", cl},
-			"jwt-secret", "401", ""},
-		{"unreachable engine", []string{"--engine", closed, "--jwt-secret", jwt, "--l2.follow.source", cl}, "engine", "unavailable", ""},
-		{"unreachable source", with("--l2.follow.source", closed), "l2.follow.source", "unavailable", ""},
-		{"source on another chain", with("--l2.follow.source", otherChain, "--rollup.config", rollupJSON), "l2.follow.source", "999", ""},
-		{"remote EL without rollup config", with("--l2.follow.source", remoteEL), "rollup.config", "required", ""},
-		{"two sources", with("--l2.follow.source", cl, "--l2.follow.source", remoteEL), "l2.follow.source", "2 times", ""},
-		{"l1 source not built yet", with("--l2.follow.source", cl, "--source", "l1"), "source", "not built yet", ""},
-		{"backfill not built yet", with("--l2.follow.source", cl, "--sync.mode", "backfill"), "sync.mode", "not built yet", ""},
-		{"negative poll interval", with("--l2.follow.source", cl, "--poll-interval", "-1s"), "poll-interval", "positive", ""},
-		{"unknown follow kind", with("--l2.follow.source", cl, "--l2.follow.kind", "foo"), "l2.follow.kind", "foo", ""},
-		{"poll interval not a duration", with("--l2.follow.source", cl, "--poll-interval", "soon"), "poll-interval", "soon", ""},
-		{"unknown flag", with("--l2.follow.source", cl, "--bogus"), "bogus", "not defined", ""},
+			"jwt-secret", "401"},
+		{"unreachable engine", []string{"--engine", closed, "--jwt-secret", jwt, "--l2.follow.source", cl}, "engine", "unavailable"},
+		{"unreachable source", with("--l2.follow.source", closed), "l2.follow.source", "unavailable"},
+		{"source on another chain", with("--l2.follow.source", otherChain, "--rollup.config", rollupJSON), "l2.follow.source", "999"},
+		{"remote EL without rollup config", with("--l2.follow.source", remoteEL), "rollup.config", "required"},
+		{"two sources", with("--l2.follow.source", cl, "--l2.follow.source", remoteEL), "l2.follow.source", "2 times"},
+		{"l1 source not built yet", with("--l2.follow.source", cl, "--source", "l1"), "source", "not built yet"},
+		{"backfill from a rollup node without a payload source", with("--l2.follow.source", cl, "--sync.mode", "backfill"), "l2.backfill.source", "required"},
+		{"unknown sync mode", with("--l2.follow.source", cl, "--sync.mode", "snap"), "sync.mode", "snap"},
+		{"backfill source on another chain", with("--l2.follow.source", cl, "--sync.mode", "backfill", "--l2.backfill.source", otherChain), "l2.backfill.source", "999"},
+		{"rollup node on another chain than the engine", []string{"--engine", engine, "--jwt-secret", jwt, "--rpc.port", "-1",
+			"--l2.follow.source", otherCL}, "l2.follow.source", "901"},
+		{"negative poll interval", with("--l2.follow.source", cl, "--poll-interval", "-1s"), "poll-interval", "positive"},
+		{"unknown follow kind", with("--l2.follow.source", cl, "--l2.follow.kind", "foo"), "l2.follow.kind", "foo"},
+		{"poll interval not a duration", with("--l2.follow.source", cl, "--poll-interval", "soon"), "poll-interval", "soon"},
+		{"unknown flag", with("--l2.follow.source", cl, "--bogus"), "bogus", "not defined"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.bug != "" {
-				t.Skip("bug: " + tc.bug)
-			}
 			requireStartError(t, tc.args, tc.flag, tc.reason)
 		})
 	}

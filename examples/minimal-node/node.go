@@ -15,6 +15,7 @@ import (
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	oprpc "github.com/ethereum-optimism/optimism/op-service/rpc"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/log"
 	gethnode "github.com/ethereum/go-ethereum/node"
@@ -25,6 +26,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lightcl/lightcl/engineadapter"
+	"github.com/lightcl/lightcl/reorg"
 	"github.com/lightcl/lightcl/safesource"
 	"github.com/lightcl/lightcl/safesource/quorum"
 	"github.com/lightcl/lightcl/safesource/remotel2"
@@ -55,6 +57,7 @@ type node struct {
 	StatusAddr, MetricsAddr string
 	closers                 []func()
 	configFrom              string // where the rollup config came from
+	startLine               []any  // the start-up line's fields, logged once every check passed
 }
 
 // newNode builds a node and checks everything it can at start; errors name the
@@ -101,6 +104,12 @@ func (n *node) setup(ctx context.Context) error {
 		return err
 	}
 	acfg := engineadapter.DefaultConfig()
+	if n.cfg.Backfill {
+		acfg.SyncMode = reorg.Backfill
+		if acfg.Payloads, err = n.payloadProvider(sctx); err != nil {
+			return err
+		}
+	}
 	acfg.PollInterval = n.cfg.PollInterval
 	acfg.SourceTimeout = n.cfg.FollowTimeout
 	if n.quorum != nil {
@@ -112,6 +121,7 @@ func (n *node) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	n.log.Info("minimal-node starting", n.startLine...)
 	if n.cfg.RPCPort >= 0 {
 		if n.StatusAddr, err = n.serve(ctx, flagRPCPort, n.cfg.RPCAddr, n.cfg.RPCPort, newStatusHandler(n)); err != nil {
 			return err
@@ -145,6 +155,10 @@ func (n *node) dialEngine(ctx context.Context, secret eth.Bytes32) error {
 		return engineError(n.cfg.EngineURL, err)
 	}
 	if id.ToInt().Cmp(n.rollup.L2ChainID) != 0 {
+		if n.cfg.RollupConfigPath == "" { // the config came from the source: the source is the odd one
+			return badFlag(flagFollowSource, "the rollup config from %s is for chain %s, and the engine at %s serves chain %s: %v",
+				n.configFrom, n.rollup.L2ChainID, n.cfg.EngineURL, id.ToInt(), safesource.ErrWrongChain)
+		}
 		return badFlag(flagEngine, "the engine at %s serves chain %s, the rollup config chain %s: %v",
 			n.cfg.EngineURL, id.ToInt(), n.rollup.L2ChainID, safesource.ErrWrongChain)
 	}
@@ -154,14 +168,18 @@ func (n *node) dialEngine(ctx context.Context, secret eth.Bytes32) error {
 	}
 	var heads [3]eth.L2BlockRef
 	for i, label := range []eth.BlockLabel{eth.Unsafe, eth.Safe, eth.Finalized} {
-		if heads[i], err = n.engine.L2BlockRefByLabel(ctx, label); err != nil {
+		heads[i], err = n.engine.L2BlockRefByLabel(ctx, label)
+		if i > 0 && errors.Is(err, ethereum.NotFound) {
+			err = nil // a fresh engine has no safe or finalized head yet
+		}
+		if err != nil {
 			return engineError(n.cfg.EngineURL, fmt.Errorf("reading its %s head: %w", label, err))
 		}
 	}
-	n.log.Info("minimal-node starting", append(n.sourceDescription(), "chain_id", id.ToInt(),
+	n.startLine = append(n.sourceDescription(), "chain_id", id.ToInt(),
 		"rollup_config", n.configFrom,
 		"unsafe", heads[0].Number, "unsafe_hash", heads[0].Hash, "safe", heads[1].Number, "safe_hash", heads[1].Hash,
-		"finalized", heads[2].Number, "finalized_hash", heads[2].Hash)...)
+		"finalized", heads[2].Number, "finalized_hash", heads[2].Hash)
 	return nil
 }
 
@@ -223,6 +241,38 @@ func (n *node) close() {
 		n.closers[i]()
 	}
 	n.closers = nil
+}
+
+// payloadProvider is where backfill fetches payloads: --l2.backfill.source, or
+// the one --l2.follow.source remote when it is an L2 EL.
+func (n *node) payloadProvider(ctx context.Context) (engineadapter.PayloadProvider, error) {
+	url := n.cfg.BackfillURL
+	if url == "" {
+		if n.quorum != nil || len(n.members) != 1 || n.members[0].Kind() != remotel2.KindEL {
+			return nil, badFlag(flagBackfillSource, "required with --%s backfill unless --%s is one L2 EL: an L2 EL to fetch payloads from",
+				flagSyncMode, flagFollowSource)
+		}
+		url = n.cfg.FollowURLs[0]
+	}
+	quiet := log.NewLogger(minLevel{n.log.Handler(), log.LevelError})
+	rpcClient, err := client.NewRPC(ctx, quiet, url, client.WithCallTimeout(n.cfg.FollowTimeout))
+	if err != nil {
+		return nil, &flagError{flag: flagBackfillSource, err: err}
+	}
+	n.closers = append(n.closers, rpcClient.Close)
+	var id hexutil.Big
+	if err := rpcClient.CallContext(ctx, &id, "eth_chainId"); err != nil {
+		return nil, badFlag(flagBackfillSource, "%s: eth_chainId: %v", url, err)
+	}
+	if id.ToInt().Cmp(n.rollup.L2ChainID) != 0 {
+		return nil, badFlag(flagBackfillSource, "%s serves chain %s, the rollup config chain %s: %v", url, id.ToInt(), n.rollup.L2ChainID, safesource.ErrWrongChain)
+	}
+	l2, err := sources.NewL2Client(rpcClient, n.log, nil, sources.L2ClientDefaultConfig(n.rollup, false))
+	if err != nil {
+		return nil, &flagError{flag: flagBackfillSource, err: err}
+	}
+	n.log.Info("Backfill payloads from", "url", url)
+	return l2, nil
 }
 
 func readRollupConfig(path string) (*rollup.Config, error) {

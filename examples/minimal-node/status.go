@@ -22,11 +22,12 @@ type statusAPI struct{ n *node }
 func (api *statusAPI) SyncStatus(ctx context.Context) (*eth.SyncStatus, error) {
 	st := api.n.adapter.Status()
 	return &eth.SyncStatus{
-		UnsafeL2:    st.Unsafe,
-		SafeL2:      st.Safe,
-		LocalSafeL2: st.Safe,
-		FinalizedL2: st.Finalized,
-		CurrentL1:   st.SourceHeads.CurrentL1,
+		UnsafeL2:      st.Unsafe,
+		SafeL2:        st.Safe,
+		LocalSafeL2:   st.Safe,
+		PendingSafeL2: st.Safe,
+		FinalizedL2:   st.Finalized,
+		CurrentL1:     st.SourceHeads.CurrentL1,
 	}, nil
 }
 
