@@ -39,6 +39,7 @@ func TestAllAgree(t *testing.T) {
 
 func TestSomeLag(t *testing.T) {
 	ms := []*member{newMember("a", honest, 80, 100, 100), newMember("b", honest, 80, 100, 100), newMember("slow", honest, 70, 90, 90)}
+	ms[0].delay, ms[1].delay = 20*time.Millisecond, 20*time.Millisecond // "slow" lags in height, and answers first
 	q := newQuorum(t, 2, ms...)
 	h, err := q.Heads(context.Background())
 	require.NoError(t, err)
@@ -57,6 +58,7 @@ func TestSomeLag(t *testing.T) {
 func TestLiarOnAFork(t *testing.T) {
 	liar := honest.fork(95, 20)
 	ms := []*member{newMember("a", honest, 80, 100, 100), newMember("b", honest, 80, 100, 100), newMember("liar", liar, 90, 110, 112)}
+	ms[0].delay, ms[1].delay = 20*time.Millisecond, 20*time.Millisecond // the liar is heard, not cut off
 	q := newQuorum(t, 2, ms...)
 	h, err := q.Heads(context.Background())
 	require.NoError(t, err)
@@ -176,6 +178,9 @@ func TestMemberFlipsBetweenChains(t *testing.T) {
 	other := honest.fork(95, 20)
 	flip := newMember("flip", honest, 80, 100, 100)
 	ms := []*member{newMember("a", honest, 80, 100, 100), newMember("b", honest, 80, 100, 100), flip}
+	// the honest two answer later, so the round hears the flipping member every
+	// time (a round settled by the first M answers does not wait for the rest)
+	ms[0].delay, ms[1].delay = 20*time.Millisecond, 20*time.Millisecond
 	q := newQuorum(t, 2, ms...)
 	for i := range 6 {
 		if i%2 == 0 {
