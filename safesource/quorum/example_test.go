@@ -13,26 +13,21 @@ import (
 	"github.com/lightcl/lightcl/safesource/remotel2"
 )
 
-// newQuorumOf is what an embedder writes: one remotel2 source per URL, whatever
-// its kind (rollup node or L2 EL, detected), and a quorum of them. close closes
-// the members' connections.
-func newQuorumOf(ctx context.Context, urls []string, cfg *rollup.Config, logger log.Logger) (q *quorum.Quorum, close func(), err error) {
+// newQuorumOf is what an embedder writes (11 lines): one remotel2 source per
+// URL, whatever its kind (rollup node or L2 EL, detected), and a quorum of them.
+// The caller closes the remotes.
+func newQuorumOf(ctx context.Context, urls []string, cfg *rollup.Config, logger log.Logger) (*quorum.Quorum, []*remotel2.Source, error) {
 	var members []safesource.SafeHeadSource
-	close = func() {
-		for _, m := range members {
-			m.(*remotel2.Source).Close()
-		}
-	}
+	var remotes []*remotel2.Source
 	for _, url := range urls {
 		s, err := remotel2.New(ctx, remotel2.Config{URL: url, RollupConfig: cfg}, logger, nil)
 		if err != nil {
-			close()
-			return nil, nil, err
+			return nil, remotes, err
 		}
-		members = append(members, s)
+		members, remotes = append(members, s), append(remotes, s)
 	}
-	q, err = quorum.New(quorum.Config{Threshold: 2}, members, logger, nil)
-	return q, close, err
+	q, err := quorum.New(quorum.Config{Threshold: 2}, members, logger, nil)
+	return q, remotes, err
 }
 
 // Example builds a quorum of two rollup nodes and one L2 EL, mixed, and reads
@@ -53,11 +48,13 @@ func Example() {
 	el.SetForkchoice(chain[29].Hash(), chain[17].Hash(), chain[9].Hash())
 	urls = append(urls, el.URL())
 
-	q, closeMembers, err := newQuorumOf(context.Background(), urls, tree.RollupConfig(), log.NewLogger(log.DiscardHandler()))
+	q, remotes, err := newQuorumOf(context.Background(), urls, tree.RollupConfig(), log.NewLogger(log.DiscardHandler()))
+	for _, r := range remotes {
+		defer r.Close()
+	}
 	if err != nil {
 		panic(err)
 	}
-	defer closeMembers()
 	h, err := q.Heads(context.Background())
 	if err != nil {
 		panic(err)
