@@ -143,24 +143,56 @@ func (a *Adapter) fetch(ctx context.Context, n uint64) (*eth.ExecutionPayloadEnv
 }
 
 // insert sends one payload with newPayload. INVALID stops the backfill and the
-// block is never sent again.
+// block is never sent again. SYNCING (or ACCEPTED) means the engine lacks the
+// parent's state, as op-geth does after a crash that lost unflushed state: a
+// forkchoice update to the parent makes it re-execute up to there, and the
+// payload is sent once more.
 func (a *Adapter) insert(ctx context.Context, env *eth.ExecutionPayloadEnvelope) error {
 	p := env.ExecutionPayload
-	ectx, cancel := context.WithTimeout(ctx, a.cfg.EngineTimeout)
-	res, err := a.engine.NewPayload(ectx, p, env.ParentBeaconBlockRoot)
+	for attempt := 1; ; attempt++ {
+		ectx, cancel := context.WithTimeout(ctx, a.cfg.EngineTimeout)
+		res, err := a.engine.NewPayload(ectx, p, env.ParentBeaconBlockRoot)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("backfill: newPayload %d (%s): %w", uint64(p.BlockNumber), p.BlockHash, err)
+		}
+		switch res.Status {
+		case eth.ExecutionValid:
+			return nil
+		case eth.ExecutionInvalid, eth.ExecutionInvalidBlockHash:
+			a.rejected.add(p.BlockHash)
+			return fmt.Errorf("backfill: block %d (%s): %w: %s", uint64(p.BlockNumber), p.BlockHash, ErrBackfillInvalid, validationError(*res))
+		case eth.ExecutionSyncing, eth.ExecutionAccepted:
+			if attempt > 1 {
+				return fmt.Errorf("backfill: newPayload %d (%s) answered %s again after the engine was pointed at its parent",
+					uint64(p.BlockNumber), p.BlockHash, res.Status)
+			}
+			if err := a.recoverParent(ctx, p); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("backfill: newPayload %d (%s) answered %s", uint64(p.BlockNumber), p.BlockHash, res.Status)
+		}
+	}
+}
+
+// recoverParent points the engine's head at p's parent, leaving safe and
+// finalized as they are (zero hashes), so that it rebuilds the parent's state.
+func (a *Adapter) recoverParent(ctx context.Context, p *eth.ExecutionPayload) error {
+	a.log.Warn("Engine lacks the parent state of a backfilled block; pointing it at the parent",
+		"number", uint64(p.BlockNumber), "hash", p.BlockHash, "parent", p.ParentHash)
+	fc := eth.ForkchoiceState{HeadBlockHash: p.ParentHash}
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.EngineTimeout)
+	res, err := a.engine.ForkchoiceUpdate(ectx, &fc, nil)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("backfill: newPayload %d (%s): %w", uint64(p.BlockNumber), p.BlockHash, err)
+		return fmt.Errorf("backfill: forkchoice update to parent %s of block %d: %w", p.ParentHash, uint64(p.BlockNumber), err)
 	}
-	switch res.Status {
-	case eth.ExecutionValid, eth.ExecutionAccepted:
-		return nil
-	case eth.ExecutionInvalid, eth.ExecutionInvalidBlockHash:
-		a.rejected.add(p.BlockHash)
-		return fmt.Errorf("backfill: block %d (%s): %w: %s", uint64(p.BlockNumber), p.BlockHash, ErrBackfillInvalid, validationError(*res))
-	default:
-		return fmt.Errorf("backfill: newPayload %d (%s) answered %s", uint64(p.BlockNumber), p.BlockHash, res.Status)
+	if res.PayloadStatus.Status != eth.ExecutionValid {
+		return fmt.Errorf("backfill: forkchoice update to parent %s of block %d answered %s",
+			p.ParentHash, uint64(p.BlockNumber), res.PayloadStatus.Status)
 	}
+	return nil
 }
 
 // checkpoint moves the engine's head to the last backfilled block, keeping
