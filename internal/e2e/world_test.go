@@ -21,7 +21,7 @@ import (
 // world is a sequencer op-geth with a chain built on it, and the remote source
 // that follows it (its public HTTP JSON-RPC, as an L2 EL).
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	genesis *opgeth.Genesis
 	seq     *opgeth.Node
@@ -30,7 +30,7 @@ type world struct {
 	nonce   uint64
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	if testing.Short() {
 		t.Skip("end-to-end test: runs op-geth processes (built from the module cache on first use); skipped with -short")
 	}
@@ -148,11 +148,11 @@ func (w *world) requireFinalizedNeverBack(rec *recorder) {
 	}
 }
 
-func testLogger(t *testing.T) log.Logger {
+func testLogger(t testing.TB) log.Logger {
 	return log.NewLogger(log.NewTerminalHandlerWithLevel(testWriter{t}, log.LevelInfo, false))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p[:len(p)-1]))
