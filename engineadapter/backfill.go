@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
@@ -46,14 +47,46 @@ func (a *Adapter) backfill(ctx context.Context, d reorg.Decision) error {
 	start, lastLog := time.Now(), time.Now()
 	a.log.Info("Backfill starting", "from", from, "to", to, "blocks", total, "window", window)
 
-	parent := d.Ancestor
-	for lo := from; lo <= to; lo += window {
-		hi := min(lo+window-1, to)
-		envs, err := a.fetchWindow(ctx, lo, hi)
-		if err != nil {
-			return err
+	// a producer fetches windows ahead while the loop below inserts: fetching
+	// and inserting overlap, up to two windows ahead
+	type fetched struct {
+		lo, hi uint64
+		envs   []*eth.ExecutionPayloadEnvelope
+		err    error
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	windows := make(chan fetched, 2)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(windows)
+		for lo := from; lo <= to; lo += window {
+			hi := min(lo+window-1, to)
+			envs, err := a.fetchWindow(pctx, lo, hi)
+			select {
+			case windows <- fetched{lo, hi, envs, err}:
+			case <-pctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
 		}
-		for _, env := range envs {
+	}()
+	defer func() {
+		cancel()
+		for range windows { // let the producer finish
+		}
+		wg.Wait()
+	}()
+
+	parent := d.Ancestor
+	for f := range windows {
+		if f.err != nil {
+			return f.err
+		}
+		for _, env := range f.envs {
 			p := env.ExecutionPayload
 			if a.rejected.has(p.BlockHash) {
 				a.rejected.add(d.Forkchoice.HeadBlockHash) // it descends from an INVALID block
@@ -72,19 +105,22 @@ func (a *Adapter) backfill(ctx context.Context, d reorg.Decision) error {
 			}
 			parent = eth.L2BlockRef{Hash: p.BlockHash, Number: uint64(p.BlockNumber), ParentHash: p.ParentHash}
 		}
-		done := hi - from + 1
-		if time.Since(lastLog) >= progressEvery || hi == to {
+		done := f.hi - from + 1
+		if time.Since(lastLog) >= progressEvery || f.hi == to {
 			rate := float64(done) / time.Since(start).Seconds()
 			eta := time.Duration(float64(total-done) / rate * float64(time.Second))
 			a.log.Info("Backfill progress", "done", done, "total", total, "blocks_per_s", fmt.Sprintf("%.1f", rate),
 				"eta", eta.Round(time.Second), "head", parent.Number)
 			lastLog = time.Now()
 		}
-		if extends && hi < to {
+		if extends && f.hi < to {
 			if err := a.checkpoint(ctx, parent); err != nil {
 				return err
 			}
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("backfill stopped at %d of %d..%d: %w", parent.Number, from, to, err)
 	}
 	if parent.Hash != d.Forkchoice.HeadBlockHash {
 		return fmt.Errorf("backfill: provider's block %d is %s, the source's is %s: the provider is not on the source's chain",
