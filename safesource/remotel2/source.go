@@ -144,7 +144,7 @@ func (s *Source) detect(ctx context.Context) (Kind, error) {
 		return KindEL, nil
 	}
 	s.record("detect", err)
-	return 0, fmt.Errorf("%s: detecting the kind of %s with optimism_syncStatus: %w", s.cfg.Name, s.cfg.URL, err)
+	return 0, fmt.Errorf("%s: detecting the kind of %s with optimism_syncStatus (set the kind to skip detection): %w", s.cfg.Name, s.cfg.URL, err)
 }
 
 func isMethodNotFound(err error) bool {
