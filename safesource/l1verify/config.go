@@ -1,0 +1,54 @@
+package l1verify
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config tunes a Verifier. Zero fields take their defaults.
+type Config struct {
+	// CacheSize is how many L1 heights the verifier remembers the canonical
+	// hash of, least recently used forgotten first. It should cover how far
+	// the finalized head's L1 origin trails the L1 head (about 100 blocks on
+	// Ethereum, more while a batcher is down). Default 1024.
+	CacheSize int
+	// Timeout bounds each L1 call. Default 5s.
+	Timeout time.Duration
+	// SkipFinalityCheck turns off the check that the finalized head's L1
+	// origin is at or below L1's finalized block, for L1 nodes that do not
+	// serve the "finalized" label. Off by default: finality is checked.
+	SkipFinalityCheck bool
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{CacheSize: 1024, Timeout: 5 * time.Second}
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.CacheSize == 0 {
+		c.CacheSize = d.CacheSize
+	}
+	if c.Timeout == 0 {
+		c.Timeout = d.Timeout
+	}
+	return c
+}
+
+// Check reports the first field out of range.
+func (c Config) Check() error {
+	c = c.withDefaults()
+	switch {
+	case c.CacheSize < 0:
+		return fmt.Errorf("l1verify: CacheSize %d is negative", c.CacheSize)
+	case c.CacheSize < minCacheSize:
+		return fmt.Errorf("l1verify: CacheSize %d is below %d: the L1 head and the four heights checked per call must fit", c.CacheSize, minCacheSize)
+	case c.Timeout < 0:
+		return fmt.Errorf("l1verify: Timeout %s is negative", c.Timeout)
+	}
+	return nil
+}
+
+// minCacheSize holds the L1 head and the four heights one call checks.
+const minCacheSize = 8

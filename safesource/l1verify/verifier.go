@@ -1,0 +1,264 @@
+package l1verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ethereum-optimism/optimism/op-service/eth"
+	"github.com/ethereum-optimism/optimism/op-service/sources"
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/log"
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// L1Source reads the user's own L1 node.
+type L1Source interface {
+	// L1BlockRefByLabel returns the block a label ("latest", "finalized")
+	// points at.
+	L1BlockRefByLabel(ctx context.Context, label eth.BlockLabel) (eth.L1BlockRef, error)
+	// L1BlockRefByNumber returns the canonical block at height num; a height
+	// the node lacks wraps ethereum.NotFound.
+	L1BlockRefByNumber(ctx context.Context, num uint64) (eth.L1BlockRef, error)
+}
+
+var _ L1Source = (*sources.L1Client)(nil)
+
+// ErrL1Unavailable is wrapped when the L1 node cannot be read, so heads cannot
+// be verified and are not passed on.
+var ErrL1Unavailable = errors.New("L1 unavailable")
+
+// Verifier holds what is known of the L1: its head, its finalized block and a
+// cache of canonical (number, hash) pairs. It checks heads for the sources it
+// wraps, which share its cache and its reads of the L1 head. Safe for
+// concurrent use.
+//
+// The cache is correct because of one invariant: every cached pair was read
+// no earlier than the L1 head it is filed under, at a height at or below it,
+// and that head has been confirmed still canonical by every later head read.
+// A head read confirms the previous head when it is the same block, its child,
+// or (for a longer jump) when the block at the previous head's height is still
+// the previous head; anything else is an L1 reorg at or below the previous
+// head, and the whole cache is dropped. Since every cached height is at or
+// below the previous head, a reorg that replaces any cached block also
+// replaces that head, so it cannot go unseen. Each Heads call reads the L1
+// head anew (or joins a read that started after the call did), which is why a
+// reorg is caught on the next call.
+type Verifier struct {
+	l1      L1Source
+	cfg     Config
+	log     log.Logger
+	metrics Metrics
+
+	refreshLock chan struct{} // held while the L1 head is read; waiting honours ctx
+	lastRefresh refresh       // guarded by refreshLock
+
+	mu        sync.Mutex
+	canon     *lru.Cache[uint64, common.Hash]
+	head      eth.L1BlockRef // the last L1 head read; zero before the first
+	finalized eth.L1BlockRef // the highest L1 finalized block read; zero before the first
+	gen       uint64         // bumped whenever the cache is dropped
+	reorgs    int
+}
+
+// refresh is the outcome of one successful read of the L1 head.
+type refresh struct {
+	start time.Time // when the read began
+	view  view
+	ok    bool
+}
+
+// view is the verifier's knowledge as of one L1 head read.
+type view struct {
+	head eth.L1BlockRef
+	gen  uint64
+}
+
+// New returns a Verifier that reads l1. logger and metrics may be nil.
+func New(l1 L1Source, cfg Config, logger log.Logger, metrics Metrics) (*Verifier, error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	if l1 == nil {
+		return nil, errors.New("l1verify: nil L1Source")
+	}
+	cfg = cfg.withDefaults()
+	if logger == nil {
+		logger = log.NewLogger(log.DiscardHandler())
+	}
+	if metrics == nil {
+		metrics = NoopMetrics{}
+	}
+	canon, err := lru.New[uint64, common.Hash](cfg.CacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("l1verify: CacheSize: %w", err)
+	}
+	return &Verifier{
+		l1: l1, cfg: cfg, log: logger, metrics: metrics,
+		refreshLock: make(chan struct{}, 1),
+		canon:       canon,
+	}, nil
+}
+
+// VerifierStatus is what the verifier knows of the L1.
+type VerifierStatus struct {
+	// L1Head is the last L1 head read.
+	L1Head eth.L1BlockRef
+	// L1Finalized is the highest L1 finalized block read; zero until a
+	// finalized claim needed it.
+	L1Finalized eth.L1BlockRef
+	// Cached is how many L1 heights the cache holds.
+	Cached int
+	// L1Reorgs counts the L1 reorgs seen, each of which dropped the cache.
+	L1Reorgs int
+}
+
+// Status returns what the verifier knows of the L1.
+func (v *Verifier) Status() VerifierStatus {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return VerifierStatus{L1Head: v.head, L1Finalized: v.finalized, Cached: v.canon.Len(), L1Reorgs: v.reorgs}
+}
+
+// view reads the L1 head, unless a read that began at or after since has
+// already succeeded, and returns the knowledge it leaves. Reads are one at a
+// time, so concurrent calls (a quorum round) share one.
+func (v *Verifier) view(ctx context.Context, since time.Time) (view, error) {
+	select {
+	case v.refreshLock <- struct{}{}:
+	case <-ctx.Done():
+		return view{}, fmt.Errorf("waiting to read the L1 head: %w", ctx.Err())
+	}
+	defer func() { <-v.refreshLock }()
+	if r := v.lastRefresh; r.ok && !r.start.Before(since) {
+		return r.view, nil
+	}
+	start := time.Now()
+	vw, err := v.readHead(ctx)
+	if err != nil {
+		return view{}, err
+	}
+	v.lastRefresh = refresh{start: start, view: vw, ok: true}
+	return vw, nil
+}
+
+// readHead reads the L1 head and files it, dropping the cache on a reorg.
+// Callers hold refreshLock, so v.head changes only here.
+func (v *Verifier) readHead(ctx context.Context) (view, error) {
+	latest, err := v.call(ctx, CallLatest, func(ctx context.Context) (eth.L1BlockRef, error) {
+		return v.l1.L1BlockRefByLabel(ctx, eth.Unsafe)
+	})
+	if err != nil {
+		return view{}, fmt.Errorf("reading the L1 head: %w: %w", ErrL1Unavailable, err)
+	}
+	v.mu.Lock()
+	prev := v.head
+	v.mu.Unlock()
+	reorg := false
+	switch {
+	case prev == (eth.L1BlockRef{}), latest.Hash == prev.Hash:
+	case latest.Number == prev.Number+1 && latest.ParentHash == prev.Hash:
+	case latest.Number > prev.Number:
+		// More than one block since the last read (or a child that does not
+		// link, which only a reorg gives on a real chain): one read tells
+		// whether the previous head, and so all below it, is still canonical.
+		at, err := v.call(ctx, CallByNumber, func(ctx context.Context) (eth.L1BlockRef, error) {
+			return v.l1.L1BlockRefByNumber(ctx, prev.Number)
+		})
+		switch {
+		case errors.Is(err, ethereum.NotFound):
+			reorg = true
+		case err != nil:
+			return view{}, fmt.Errorf("reading L1 block %d: %w: %w", prev.Number, ErrL1Unavailable, err)
+		default:
+			reorg = at.Hash != prev.Hash
+		}
+	default:
+		// the head went back, or was replaced at its height
+		reorg = true
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if reorg {
+		v.canon.Purge()
+		v.gen++
+		v.reorgs++
+		v.metrics.RecordL1Reorg()
+		v.log.Warn("L1 reorg: forgetting verified L1 blocks", "old_head", prev.Number, "old_hash", prev.Hash,
+			"new_head", latest.Number, "new_hash", latest.Hash)
+	}
+	v.head = latest
+	v.canon.Add(latest.Number, latest.Hash)
+	return view{head: latest, gen: v.gen}, nil
+}
+
+// cached returns the canonical hash at height n, if the cache holds it.
+func (v *Verifier) cached(n uint64) (common.Hash, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.canon.Get(n)
+}
+
+// knownFinalized returns the highest L1 finalized block read so far.
+func (v *Verifier) knownFinalized() eth.L1BlockRef {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.finalized
+}
+
+// canonical reads the canonical block at height n (at or below vw's head)
+// and caches it, unless the cache was dropped since vw or n is above the
+// current head. A height L1 lacks gives ok false.
+func (v *Verifier) canonical(ctx context.Context, n uint64, vw view) (hash common.Hash, ok bool, err error) {
+	ref, err := v.call(ctx, CallByNumber, func(ctx context.Context) (eth.L1BlockRef, error) {
+		return v.l1.L1BlockRefByNumber(ctx, n)
+	})
+	if errors.Is(err, ethereum.NotFound) {
+		return common.Hash{}, false, nil
+	}
+	if err != nil {
+		return common.Hash{}, false, fmt.Errorf("reading L1 block %d: %w: %w", n, ErrL1Unavailable, err)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.gen == vw.gen && n <= v.head.Number {
+		v.canon.Add(n, ref.Hash)
+	}
+	return ref.Hash, true, nil
+}
+
+// readFinalized reads L1's finalized block and returns the highest one seen.
+// A node without a finalized block yet gives a zero ref.
+func (v *Verifier) readFinalized(ctx context.Context) (eth.L1BlockRef, error) {
+	ref, err := v.call(ctx, CallFinalized, func(ctx context.Context) (eth.L1BlockRef, error) {
+		return v.l1.L1BlockRefByLabel(ctx, eth.Finalized)
+	})
+	if err != nil && !errors.Is(err, ethereum.NotFound) {
+		return eth.L1BlockRef{}, fmt.Errorf("reading L1's finalized block: %w: %w", ErrL1Unavailable, err)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err == nil && (v.finalized == (eth.L1BlockRef{}) || ref.Number > v.finalized.Number) {
+		v.finalized = ref
+		if ref.Number <= v.head.Number {
+			v.canon.Add(ref.Number, ref.Hash) // finalized: canonical for good
+		}
+	}
+	return v.finalized, nil
+}
+
+// call makes one L1 call bounded by the configured timeout and counts it.
+func (v *Verifier) call(ctx context.Context, kind string, fn func(context.Context) (eth.L1BlockRef, error)) (eth.L1BlockRef, error) {
+	ctx, cancel := context.WithTimeout(ctx, v.cfg.Timeout)
+	defer cancel()
+	ref, err := fn(ctx)
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	v.metrics.RecordL1Call(kind, result)
+	return ref, err
+}
