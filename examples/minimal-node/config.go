@@ -43,6 +43,8 @@ type nodeConfig struct {
 	Quorum           int      // M for sourceQuorum; 0: a strict majority
 	FollowKind       remotel2.Kind
 	FollowTimeout    time.Duration
+	L1URL            string // --l1; empty: no L1 verification
+	L1Verify         bool   // --l1.verify
 	Backfill         bool   // --sync.mode backfill
 	BackfillURL      string // where payloads come from; empty: the single EL source
 	PollInterval     time.Duration
@@ -86,6 +88,12 @@ func configFromCLI(c *cli.Context) (nodeConfig, error) {
 		return cfg, &flagError{flag: flagFollowKind, err: err}
 	}
 	cfg.FollowKind = kind
+	cfg.L1URL, cfg.L1Verify = c.String(flagL1), c.Bool(flagL1Verify)
+	if cfg.L1URL != "" {
+		if err := checkURL(flagL1, cfg.L1URL); err != nil {
+			return cfg, err
+		}
+	}
 	cfg.BackfillURL = c.String(flagBackfillSource)
 	switch m := c.String(flagSyncMode); m {
 	case "el-sync":

@@ -24,6 +24,8 @@ const (
 	flagFollowQuorum   = "l2.follow.quorum"
 	flagSyncMode       = "sync.mode"
 	flagBackfillSource = "l2.backfill.source"
+	flagL1             = "l1"
+	flagL1Verify       = "l1.verify"
 	flagPollInterval   = "poll-interval"
 	flagRPCAddr        = "rpc.addr"
 	flagRPCPort        = "rpc.port"
@@ -59,6 +61,10 @@ func nodeFlags() []cli.Flag {
 			Usage: "how the engine catches up: el-sync (it fetches blocks from its p2p peers) or backfill (the node inserts them with newPayload; no p2p needed)"},
 		&cli.StringFlag{Name: flagBackfillSource, EnvVars: envVar(flagBackfillSource),
 			Usage: "backfill: an L2 EL's JSON-RPC URL to fetch payloads from; default: the --l2.follow.source remote when it is one L2 EL"},
+		&cli.StringFlag{Name: flagL1, EnvVars: envVar(flagL1),
+			Usage: "an L1 JSON-RPC URL: every head's L1 origin is checked canonical on it, and finality not claimed ahead of L1's"},
+		&cli.BoolFlag{Name: flagL1Verify, EnvVars: envVar(flagL1Verify), Value: true,
+			Usage: "with --l1, verify the source's heads against L1; false trusts the source blindly (a warning says so)"},
 		&cli.DurationFlag{Name: flagPollInterval, EnvVars: envVar(flagPollInterval), Value: 2 * time.Second,
 			Usage: "time between polls of the source"},
 		&cli.StringFlag{Name: flagRPCAddr, EnvVars: envVar(flagRPCAddr), Value: "127.0.0.1",

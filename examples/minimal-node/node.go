@@ -57,6 +57,7 @@ type node struct {
 	StatusAddr, MetricsAddr string
 	closers                 []func()
 	configFrom              string // where the rollup config came from
+	l1Verify                string // the L1 the heads are verified against, or why not
 	startLine               []any  // the start-up line's fields, logged once every check passed
 }
 

@@ -11,7 +11,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ethereum-optimism/optimism/op-service/client"
+	"github.com/ethereum-optimism/optimism/op-service/sources"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/log"
+
 	"github.com/lightcl/lightcl/safesource"
+	"github.com/lightcl/lightcl/safesource/l1verify"
 	"github.com/lightcl/lightcl/safesource/quorum"
 	"github.com/lightcl/lightcl/safesource/remotel2"
 )
@@ -31,17 +37,20 @@ func (n *node) buildSource(ctx context.Context, reg prometheus.Registerer) error
 	if err := n.dialMembers(ctx, metrics); err != nil {
 		return err
 	}
+	members := make([]safesource.SafeHeadSource, len(n.members))
+	for i, m := range n.members {
+		members[i] = m
+	}
+	if err := n.verifyAgainstL1(ctx, reg, members); err != nil {
+		return err
+	}
 	if n.cfg.Source != sourceQuorum {
-		n.source = n.members[0]
+		n.source = members[0]
 		return nil
 	}
 	qMetrics, err := quorum.NewPrometheusMetrics(reg, "lightcl")
 	if err != nil {
 		return err
-	}
-	members := make([]safesource.SafeHeadSource, len(n.members))
-	for i, m := range n.members {
-		members[i] = m
 	}
 	n.quorum, err = quorum.New(quorum.Config{
 		Name: quorumName, Threshold: n.cfg.Quorum, MemberTimeout: n.cfg.FollowTimeout,
@@ -50,6 +59,56 @@ func (n *node) buildSource(ctx context.Context, reg prometheus.Registerer) error
 		return &flagError{flag: flagFollowQuorum, err: err} // checkFollow has ruled this out
 	}
 	n.source = n.quorum
+	return nil
+}
+
+// verifyAgainstL1 wraps every member (each quorum member on its own) in an L1
+// verifier when --l1 is given: heads whose L1 origins are not canonical on L1,
+// or that claim finality ahead of L1's, are dropped. The members share one
+// verifier, so one L1 read per tick serves them all.
+func (n *node) verifyAgainstL1(ctx context.Context, reg prometheus.Registerer, members []safesource.SafeHeadSource) error {
+	switch {
+	case n.cfg.L1URL == "":
+		n.l1Verify = "off (no --l1)"
+		return nil
+	case !n.cfg.L1Verify:
+		n.l1Verify = "off (--l1.verify=false)"
+		n.log.Warn("L1 verification is off: the source's heads are trusted blindly", "l1", n.cfg.L1URL)
+		return nil
+	}
+	quiet := log.NewLogger(minLevel{n.log.Handler(), log.LevelError})
+	rpcClient, err := client.NewRPC(ctx, quiet, n.cfg.L1URL, client.WithCallTimeout(n.cfg.FollowTimeout))
+	if err != nil {
+		return &flagError{flag: flagL1, err: err}
+	}
+	n.closers = append(n.closers, rpcClient.Close)
+	var id hexutil.Big
+	if err := rpcClient.CallContext(ctx, &id, "eth_chainId"); err != nil {
+		return badFlag(flagL1, "%s: eth_chainId: %v", n.cfg.L1URL, err)
+	}
+	if want := n.rollup.L1ChainID; want == nil || id.ToInt().Cmp(want) != 0 {
+		return badFlag(flagL1, "%s serves chain %s, the rollup config's L1 is chain %s: %v", n.cfg.L1URL, id.ToInt(), want, safesource.ErrWrongChain)
+	}
+	l1, err := sources.NewL1Client(rpcClient, n.log, nil, sources.L1ClientSimpleConfig(false, sources.RPCKindStandard, 100))
+	if err != nil {
+		return &flagError{flag: flagL1, err: err}
+	}
+	vMetrics, err := l1verify.NewPrometheusMetrics(reg, "lightcl")
+	if err != nil {
+		return err
+	}
+	cfg := l1verify.DefaultConfig()
+	cfg.Timeout = n.cfg.FollowTimeout
+	v, err := l1verify.New(l1, cfg, n.log, vMetrics)
+	if err != nil {
+		return &flagError{flag: flagL1, err: err}
+	}
+	for i, m := range members {
+		if members[i], err = v.Wrap(m); err != nil {
+			return &flagError{flag: flagL1, err: err}
+		}
+	}
+	n.l1Verify = n.cfg.L1URL
 	return nil
 }
 
@@ -177,12 +236,12 @@ func memberNames(urls []string) []string {
 // sourceDescription is the source part of the start-up line.
 func (n *node) sourceDescription() []any {
 	if n.quorum == nil {
-		return []any{"source", n.source.Name(), "kind", n.members[0].Kind()}
+		return []any{"source", n.source.Name(), "kind", n.members[0].Kind(), "l1_verify", n.l1Verify}
 	}
 	members := make([]string, len(n.members))
 	for i, m := range n.members {
 		members[i] = m.Name() + "=" + m.Kind().String()
 	}
 	return []any{"source", n.quorum.Name(), "kind", sourceQuorum, "threshold", n.quorum.Threshold(),
-		"members", strings.Join(members, ",")}
+		"members", strings.Join(members, ","), "l1_verify", n.l1Verify}
 }
