@@ -157,14 +157,20 @@ func (d *decider) agree(ctx context.Context, l label) (eth.L2BlockRef, []int, []
 		if len(direct)+len(above) < m {
 			continue
 		}
-		support := direct
-		for i, ref := range d.lookupAll(ctx, above, c.Number) {
-			if ref.err == nil && ref.ref.Hash == c.Hash {
-				support = append(support, above[i])
-			} else {
-				against = append(against, above[i])
+		if len(direct) >= m {
+			// agreed without lookups; members above it are asked, briefly and
+			// for the record only, whether their chain holds it
+			if len(above) > 0 {
+				bctx, cancel := context.WithTimeout(ctx, d.q.cfg.StragglerWait)
+				_, others := d.support(bctx, above, c, len(above))
+				cancel()
+				against = append(against, others...)
 			}
+			return c, direct, against, true
 		}
+		support, others := d.support(ctx, above, c, m-len(direct))
+		support = append(direct, support...)
+		against = append(against, others...)
 		if len(support) >= m {
 			return c, support, against, true
 		}
@@ -215,47 +221,75 @@ func (d *decider) linked(ctx context.Context, lower eth.L2BlockRef, lowerBy []in
 	if count >= d.q.cfg.Threshold {
 		return true
 	}
-	for _, ref := range d.lookupAll(ctx, ask, lower.Number) {
-		if ref.err == nil && ref.ref.Hash == lower.Hash {
-			count++
-		}
-	}
+	more, _ := d.support(ctx, ask, lower, d.q.cfg.Threshold-count)
+	count += len(more)
 	return count >= d.q.cfg.Threshold
 }
 
-// lookupAll asks each member for its block at height, in parallel, answering
-// from the round's cache where it can.
-func (d *decider) lookupAll(ctx context.Context, members []int, height uint64) []lookup {
-	out := make([]lookup, len(members))
+// support asks members for their block at c's height, in parallel, and
+// returns those whose block is c (the whole record, not just its hash) and
+// those whose block is not. It stops waiting as soon as need members support c
+// or too few are left to get there; answers are cached per member and height
+// for the round, except those cut short.
+func (d *decider) support(ctx context.Context, members []int, c eth.L2BlockRef, need int) (yes, no []int) {
+	type result struct {
+		member int
+		l      lookup
+	}
+	results := make(chan result, len(members))
+	lctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	for i, member := range members {
-		key := lookupKey{member, height}
+	pending := 0
+	for _, member := range members {
+		key := lookupKey{member, c.Number}
 		d.mu.Lock()
 		cached, ok := d.cache[key]
 		d.mu.Unlock()
 		if ok {
-			out[i] = cached
+			results <- result{member, cached}
+			pending++
 			continue
 		}
+		pending++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			mctx, cancel := context.WithTimeout(ctx, d.q.cfg.MemberTimeout)
-			defer cancel()
-			ref, err := d.q.members[member].L2BlockRefByNumber(mctx, height)
-			if err == nil && ref.Number != height {
-				err = fmt.Errorf("answered block %d for height %d", ref.Number, height)
+			mctx, mcancel := context.WithTimeout(lctx, d.q.cfg.MemberTimeout)
+			defer mcancel()
+			ref, err := d.q.members[member].L2BlockRefByNumber(mctx, c.Number)
+			if err == nil && ref.Number != c.Number {
+				err = fmt.Errorf("answered block %d for height %d", ref.Number, c.Number)
 			}
 			l := lookup{member: member, ref: ref, err: err}
-			d.mu.Lock()
-			d.cache[key] = l
-			d.lookups++
-			d.mu.Unlock()
-			out[i] = l
+			if lctx.Err() == nil { // an answer cut short is not the member's
+				d.mu.Lock()
+				d.cache[key] = l
+				d.lookups++
+				d.mu.Unlock()
+			}
+			results <- result{member, l}
 		}()
 	}
-	wg.Wait()
-	return out
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	for ; pending > 0 && len(yes) < need && len(yes)+pending >= need; pending-- {
+		select {
+		case r := <-results:
+			switch {
+			case r.l.err == nil && r.l.ref == c:
+				yes = append(yes, r.member)
+			case r.l.err != nil && ctx.Err() != nil:
+				// cut short by the caller: neither for nor against
+			default:
+				no = append(no, r.member)
+			}
+		case <-ctx.Done():
+			return yes, no
+		}
+	}
+	return yes, no
 }
 
 func (d *decider) names(members []int) []string {

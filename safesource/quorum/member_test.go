@@ -47,14 +47,15 @@ func (c chain) heads(fin, safe, localSafe uint64) safesource.Heads {
 type member struct {
 	name string
 
-	mu      sync.Mutex
-	chain   chain
-	h       safesource.Heads
-	delay   time.Duration
-	stall   bool
-	err     error
-	heads   int // calls
-	lookups int // calls
+	mu          sync.Mutex
+	chain       chain
+	h           safesource.Heads
+	delay       time.Duration
+	stall       bool
+	slowLookups bool // L2BlockRefByNumber blocks until the caller gives up
+	err         error
+	heads       int // calls
+	lookups     int // calls
 }
 
 var _ safesource.SafeHeadSource = (*member)(nil)
@@ -102,6 +103,13 @@ func (m *member) Heads(ctx context.Context) (safesource.Heads, error) {
 }
 
 func (m *member) L2BlockRefByNumber(ctx context.Context, n uint64) (eth.L2BlockRef, error) {
+	m.mu.Lock()
+	slow := m.slowLookups
+	m.mu.Unlock()
+	if slow {
+		<-ctx.Done()
+		return eth.L2BlockRef{}, ctx.Err()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.lookups++

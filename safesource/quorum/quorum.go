@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
-	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/log"
 
 	"github.com/lightcl/lightcl/safesource"
@@ -108,7 +107,7 @@ func (q *Quorum) L2BlockRefByNumber(ctx context.Context, n uint64) (eth.L2BlockR
 		cancel()
 		wg.Wait()
 	}()
-	votes := map[common.Hash]int{}
+	votes := map[eth.L2BlockRef]int{} // the whole record must agree, not just the hash
 	var errs []error
 	notFound := 0
 	for range q.members {
@@ -121,8 +120,8 @@ func (q *Quorum) L2BlockRefByNumber(ctx context.Context, n uint64) (eth.L2BlockR
 				errs = append(errs, l.err)
 				continue
 			}
-			votes[l.ref.Hash]++
-			if votes[l.ref.Hash] >= q.cfg.Threshold {
+			votes[l.ref]++
+			if votes[l.ref] >= q.cfg.Threshold {
 				return l.ref, nil
 			}
 		case <-ctx.Done():

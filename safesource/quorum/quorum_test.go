@@ -227,3 +227,32 @@ func TestConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3, q.Threshold(), "default: a strict majority of 4")
 }
+
+func TestLiarWithStalledLookupsDoesNotHoldTheRound(t *testing.T) {
+	liar := newMember("liar", honest.fork(150, 40), 100, 190, 190)
+	liar.slowLookups = true
+	ms := []*member{liar, newMember("a", honest, 80, 100, 100), newMember("b", honest, 80, 100, 100), newMember("c", honest, 80, 100, 100)}
+	q, err := quorum.New(quorum.Config{Threshold: 3, MemberTimeout: 2 * time.Second, StragglerWait: 50 * time.Millisecond}, sources(ms...), nil, nil)
+	require.NoError(t, err)
+	start := time.Now()
+	h, err := q.Heads(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, honest.heads(80, 100, 100), h)
+	require.Less(t, time.Since(start), time.Second, "never waits a member timeout on the liar's lookups")
+}
+
+func TestForgedRecordIsNotAdopted(t *testing.T) {
+	// the liar claims the honest block 100 by its hash, with a forged L1 origin
+	forged := append(chain{}, honest...)
+	forged[100].L1Origin.Number = 999999
+	liar := newMember("liar", forged, 80, 100, 100)
+	ms := []*member{liar, newMember("a", honest, 80, 110, 110), newMember("b", honest, 80, 100, 100)}
+	q := newQuorum(t, 2, ms...)
+	h, err := q.Heads(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, honest[100], h.Safe, "the honest record, as b claims it and a holds it")
+
+	ref, err := q.L2BlockRefByNumber(context.Background(), 100)
+	require.NoError(t, err)
+	require.Equal(t, honest[100], ref)
+}

@@ -41,6 +41,9 @@ func (q *Quorum) gather(ctx context.Context) (answers []answer, early bool) {
 			mctx, cancel := context.WithTimeout(rctx, q.cfg.MemberTimeout)
 			defer cancel()
 			h, err := m.Heads(mctx)
+			if err == nil {
+				err = h.Check() // a member's own heads must hang together to count
+			}
 			results <- answer{member: i, heads: h, err: err, took: time.Since(start)}
 		}()
 	}
