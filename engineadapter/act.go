@@ -55,6 +55,10 @@ func (a *Adapter) act(ctx context.Context, in reorg.Input, d reorg.Decision) err
 		if d.BackfillTo > 0 {
 			if err := a.backfill(ctx, d); err != nil {
 				a.log.Error("Backfill stopped", "err", err)
+				if errors.Is(err, ErrBackfillInvalid) {
+					a.metrics.RecordForkchoice("backfill-invalid")
+					a.emit(Event{Kind: EngineInvalid, Decision: d, Old: a.local, New: a.local, Err: err})
+				}
 				return err
 			}
 		}
@@ -76,7 +80,7 @@ func (a *Adapter) forkchoice(ctx context.Context, d reorg.Decision) error {
 		// the engine says safe or finalized is not on the head's chain: following
 		// this head would leave the local finalized chain
 		a.metrics.RecordForkchoice("invalid-forkchoice-state")
-		a.rejected.add(fc.HeadBlockHash)
+		a.invalid.add(fc.HeadBlockHash)
 		herr := fmt.Errorf("%w: the engine refused head %d (%s) with safe %s and finalized %s: %v",
 			ErrHalted, d.Next.Unsafe.Number, fc.HeadBlockHash, fc.SafeBlockHash, fc.FinalizedBlockHash, err)
 		a.log.Error("Halted: engine refused the forkchoice state; the head will not be sent again",
@@ -101,7 +105,7 @@ func (a *Adapter) forkchoice(ctx context.Context, d reorg.Decision) error {
 
 	switch {
 	case out.Rejected != (eth.L2BlockRef{}).Hash:
-		a.rejected.add(out.Rejected)
+		a.invalid.add(out.Rejected)
 		err := fmt.Errorf("engine declared head %d (%s) %s: %s", d.Next.Unsafe.Number, out.Rejected, status,
 			validationError(res.PayloadStatus))
 		a.log.Error("Engine rejected forkchoice target; it will not be sent again", "head", d.Next.Unsafe.Number,

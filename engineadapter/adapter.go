@@ -51,10 +51,13 @@ type Adapter struct {
 
 	// tickMu serialises ticks: one source request in flight at a time, so
 	// answers cannot be applied out of order. It guards the fields below.
-	tickMu   sync.Mutex
-	started  bool
-	local    reorg.Local
-	rejected *rejectedSet
+	tickMu  sync.Mutex
+	started bool
+	local   reorg.Local
+	// invalid holds blocks the engine called INVALID; descendants holds
+	// targets that build on one. Two rings, so that a stream of descendants
+	// cannot push an INVALID block out and get it sent again.
+	invalid, descendants *rejectedSet
 	// lastReorg is the head abandoned by the last reorg reported, so a reorg the
 	// engine syncs through over several ticks is reported once.
 	lastReorg common.Hash
@@ -83,13 +86,14 @@ func New(cfg Config, engine Engine, source safesource.SafeHeadSource, logger log
 	}
 	cfg = cfg.withDefaults()
 	return &Adapter{
-		cfg:      cfg,
-		engine:   engine,
-		source:   source,
-		log:      logger.New("source", source.Name()),
-		metrics:  metrics,
-		rejected: newRejectedSet(cfg.RejectedCacheSize),
-		status:   Status{Source: source.Name()},
+		cfg:         cfg,
+		engine:      engine,
+		source:      source,
+		log:         logger.New("source", source.Name()),
+		metrics:     metrics,
+		invalid:     newRejectedSet(cfg.RejectedCacheSize),
+		descendants: newRejectedSet(cfg.RejectedCacheSize),
+		status:      Status{Source: source.Name()},
 	}, nil
 }
 
@@ -155,7 +159,7 @@ func (a *Adapter) tick(ctx context.Context) (reorg.Decision, error) {
 	if err := a.readEngine(ctx); err != nil {
 		return reorg.Decision{}, err
 	}
-	in := reorg.Input{Local: a.local, Mode: a.cfg.SyncMode, Rejected: a.rejected.has}
+	in := reorg.Input{Local: a.local, Mode: a.cfg.SyncMode, Rejected: a.rejectedHash}
 
 	sctx, cancel := context.WithTimeout(ctx, a.cfg.SourceTimeout)
 	in.Heads, in.SourceErr = a.source.Heads(sctx)
@@ -243,6 +247,9 @@ func (a *Adapter) optionalLabel(ctx context.Context, label eth.BlockLabel) (eth.
 	}
 	return ref, err
 }
+
+// rejectedHash reports whether h was called INVALID, or builds on such a block.
+func (a *Adapter) rejectedHash(h common.Hash) bool { return a.invalid.has(h) || a.descendants.has(h) }
 
 func (a *Adapter) engineLabel(ctx context.Context, label eth.BlockLabel) (eth.L2BlockRef, error) {
 	ectx, cancel := context.WithTimeout(ctx, a.cfg.EngineTimeout)

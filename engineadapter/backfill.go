@@ -41,7 +41,11 @@ func (a *Adapter) backfill(ctx context.Context, d reorg.Decision) error {
 	if from > to {
 		return nil
 	}
-	extends := d.Ancestor.Hash == a.local.Unsafe.Hash
+	base := d.Ancestor
+	if d.BackfillBase != (eth.L2BlockRef{}) {
+		base = d.BackfillBase
+	}
+	extends := base.Hash == a.local.Unsafe.Hash
 	window := uint64(a.cfg.BackfillWindow)
 	total := to - from + 1
 	start, lastLog := time.Now(), time.Now()
@@ -81,15 +85,15 @@ func (a *Adapter) backfill(ctx context.Context, d reorg.Decision) error {
 		wg.Wait()
 	}()
 
-	parent := d.Ancestor
+	parent := base
 	for f := range windows {
 		if f.err != nil {
 			return f.err
 		}
 		for _, env := range f.envs {
 			p := env.ExecutionPayload
-			if a.rejected.has(p.BlockHash) {
-				a.rejected.add(d.Forkchoice.HeadBlockHash) // it descends from an INVALID block
+			if a.invalid.has(p.BlockHash) {
+				a.rejectTarget(ctx, d, p)
 				return fmt.Errorf("backfill: block %d (%s): %w earlier; not sending it again",
 					uint64(p.BlockNumber), p.BlockHash, ErrBackfillInvalid)
 			}
@@ -99,7 +103,7 @@ func (a *Adapter) backfill(ctx context.Context, d reorg.Decision) error {
 			}
 			if err := a.insert(ctx, env); err != nil {
 				if errors.Is(err, ErrBackfillInvalid) {
-					a.rejected.add(d.Forkchoice.HeadBlockHash) // it descends from the INVALID block
+					a.rejectTarget(ctx, d, p)
 				}
 				return err
 			}
@@ -114,6 +118,9 @@ func (a *Adapter) backfill(ctx context.Context, d reorg.Decision) error {
 			lastLog = time.Now()
 		}
 		if extends && f.hi < to {
+			if err := a.onSourceChain(ctx, parent); err != nil {
+				return err
+			}
 			if err := a.checkpoint(ctx, parent); err != nil {
 				return err
 			}
@@ -130,7 +137,7 @@ func (a *Adapter) backfill(ctx context.Context, d reorg.Decision) error {
 }
 
 // fetchWindow fetches the payloads lo..hi in parallel, retrying a payload the
-// provider does not have yet with backoff (fetchAttempts times, about 20 s).
+// provider does not have yet with backoff (fetchAttempts tries, about 11 s).
 func (a *Adapter) fetchWindow(ctx context.Context, lo, hi uint64) ([]*eth.ExecutionPayloadEnvelope, error) {
 	envs := make([]*eth.ExecutionPayloadEnvelope, hi-lo+1)
 	g, gctx := errgroup.WithContext(ctx)
@@ -154,9 +161,10 @@ func (a *Adapter) fetch(ctx context.Context, n uint64) (*eth.ExecutionPayloadEnv
 		pctx, cancel := context.WithTimeout(ctx, a.cfg.EngineTimeout)
 		env, err := a.cfg.Payloads.PayloadByNumber(pctx, n)
 		cancel()
+		if err == nil && (env == nil || env.ExecutionPayload == nil) {
+			err = fmt.Errorf("empty payload: %w", ethereum.NotFound) // retried like a missing one
+		}
 		switch {
-		case err == nil && (env == nil || env.ExecutionPayload == nil):
-			err = fmt.Errorf("empty payload")
 		case err == nil && uint64(env.ExecutionPayload.BlockNumber) != n:
 			return nil, fmt.Errorf("backfill: asked the provider for block %d, got %d", n, uint64(env.ExecutionPayload.BlockNumber))
 		case err == nil:
@@ -189,6 +197,9 @@ func (a *Adapter) insert(ctx context.Context, env *eth.ExecutionPayloadEnvelope)
 		ectx, cancel := context.WithTimeout(ctx, a.cfg.EngineTimeout)
 		res, err := a.engine.NewPayload(ectx, p, env.ParentBeaconBlockRoot)
 		cancel()
+		if err == nil && res == nil {
+			err = errors.New("empty answer")
+		}
 		if err != nil {
 			return fmt.Errorf("backfill: newPayload %d (%s): %w", uint64(p.BlockNumber), p.BlockHash, err)
 		}
@@ -196,12 +207,16 @@ func (a *Adapter) insert(ctx context.Context, env *eth.ExecutionPayloadEnvelope)
 		case eth.ExecutionValid:
 			return nil
 		case eth.ExecutionInvalid, eth.ExecutionInvalidBlockHash:
-			a.rejected.add(p.BlockHash)
+			a.invalid.add(p.BlockHash)
 			return fmt.Errorf("backfill: block %d (%s): %w: %s", uint64(p.BlockNumber), p.BlockHash, ErrBackfillInvalid, validationError(*res))
 		case eth.ExecutionSyncing, eth.ExecutionAccepted:
 			if attempt > 1 {
 				return fmt.Errorf("backfill: newPayload %d (%s) answered %s again after the engine was pointed at its parent",
 					uint64(p.BlockNumber), p.BlockHash, res.Status)
+			}
+			parent := eth.L2BlockRef{Hash: p.ParentHash, Number: uint64(p.BlockNumber) - 1}
+			if err := a.onSourceChain(ctx, parent); err != nil {
+				return err
 			}
 			if err := a.recoverParent(ctx, p); err != nil {
 				return err
@@ -221,6 +236,9 @@ func (a *Adapter) recoverParent(ctx context.Context, p *eth.ExecutionPayload) er
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.EngineTimeout)
 	res, err := a.engine.ForkchoiceUpdate(ectx, &fc, nil)
 	cancel()
+	if err == nil && res == nil {
+		err = errors.New("empty answer")
+	}
 	if err != nil {
 		return fmt.Errorf("backfill: forkchoice update to parent %s of block %d: %w", p.ParentHash, uint64(p.BlockNumber), err)
 	}
@@ -238,6 +256,9 @@ func (a *Adapter) checkpoint(ctx context.Context, head eth.L2BlockRef) error {
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.EngineTimeout)
 	res, err := a.engine.ForkchoiceUpdate(ectx, &fc, nil)
 	cancel()
+	if err == nil && res == nil {
+		err = errors.New("empty answer")
+	}
 	if err != nil {
 		return fmt.Errorf("backfill: checkpoint at %d (%s): %w", head.Number, head.Hash, err)
 	}
@@ -246,4 +267,31 @@ func (a *Adapter) checkpoint(ctx context.Context, head eth.L2BlockRef) error {
 	}
 	a.local.Unsafe = head
 	return nil
+}
+
+// onSourceChain checks that ref is the source's block at its height, before the
+// engine's head is moved there: the provider may be on another chain.
+func (a *Adapter) onSourceChain(ctx context.Context, ref eth.L2BlockRef) error {
+	got, err := a.sourceLookup(ctx, ref.Number)
+	if err != nil {
+		return fmt.Errorf("backfill: checking block %d against the source: %w", ref.Number, err)
+	}
+	if got.Hash != ref.Hash {
+		return fmt.Errorf("backfill: the provider's block %d is %s, the source's %s: the provider is not on the source's chain",
+			ref.Number, ref.Hash, got.Hash)
+	}
+	return nil
+}
+
+// rejectTarget marks the decision's target as building on the INVALID block p,
+// if p is the source's block at its height; a provider's block on another
+// chain says nothing of the source's head.
+func (a *Adapter) rejectTarget(ctx context.Context, d reorg.Decision, p *eth.ExecutionPayload) {
+	bad := eth.L2BlockRef{Hash: p.BlockHash, Number: uint64(p.BlockNumber)}
+	if err := a.onSourceChain(ctx, bad); err != nil {
+		a.log.Warn("INVALID block is the provider's, not the source's; the source's head stays eligible",
+			"number", bad.Number, "hash", bad.Hash, "err", err)
+		return
+	}
+	a.descendants.add(d.Forkchoice.HeadBlockHash)
 }

@@ -2,10 +2,13 @@ package engineadapter_test
 
 import (
 	"context"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ethereum-optimism/optimism/op-service/client"
+	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/log"
@@ -96,6 +99,7 @@ func TestBackfillStopsAtInvalid(t *testing.T) {
 
 	_, err := r.a.Step(context.Background())
 	require.ErrorIs(t, err, engineadapter.ErrBackfillInvalid)
+	require.Contains(t, r.eventKinds(), engineadapter.EngineInvalid)
 	sent := r.el.CallCount("engine_newPayloadV2")
 	require.Equal(t, 30, sent, "blocks 1..29 VALID, 30 INVALID, nothing after it")
 
@@ -142,6 +146,67 @@ func TestBackfillProviderOnAnotherChain(t *testing.T) {
 
 	_, err := r.a.Step(context.Background())
 	require.ErrorContains(t, err, "not on the source's chain")
-	_, safe, _ := r.labels()
+	unsafe, safe, _ := r.labels()
 	require.Equal(t, r.tree.Ref(tree.Genesis()), safe)
+	require.LessOrEqual(t, unsafe.Number, uint64(10), "the engine's head never moves onto the provider's fork")
+	r.checkInvariants()
+}
+
+// switchable is a PayloadProvider whose backing provider a test can replace.
+type switchable struct {
+	mu sync.Mutex
+	p  engineadapter.PayloadProvider
+}
+
+func (s *switchable) set(p engineadapter.PayloadProvider) { s.mu.Lock(); s.p = p; s.mu.Unlock() }
+
+func (s *switchable) PayloadByNumber(ctx context.Context, n uint64) (*eth.ExecutionPayloadEnvelope, error) {
+	s.mu.Lock()
+	p := s.p
+	s.mu.Unlock()
+	return p.PayloadByNumber(ctx, n)
+}
+
+func TestBackfillInvalidOnTheProvidersForkDoesNotRejectTheSource(t *testing.T) {
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
+	c := tree.Extend(a[9].Hash(), 20, tagC) // c[2] is block 13 on the provider's fork
+	_, bad := provider(t, tree, tree.Chain(c[19].Hash()))
+	_, good := provider(t, tree, a)
+	r := newRig(t, tree, testutil.ELConfig{})
+	r.el.MarkInvalid(c[2].Hash())
+	p := &switchable{p: bad}
+	r.a = r.backfillAdapter(p, 8)
+	r.src.follow(a[29], 25, 5)
+
+	_, err := r.a.Step(context.Background())
+	require.ErrorIs(t, err, engineadapter.ErrBackfillInvalid)
+	p.set(good)
+	require.NoError(t, r.step(), "the source's head is still eligible")
+	_, safe, _ := r.labels()
+	require.Equal(t, r.ref(a[24]), safe)
+	r.checkInvariants()
+}
+
+func TestBackfillNeverResendsAnInvalidBlock(t *testing.T) {
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 80, tagA)
+	_, payloads := provider(t, tree, a)
+	r := newRig(t, tree, testutil.ELConfig{})
+	r.el.MarkInvalid(a[29].Hash()) // block 30
+	cfg := engineadapter.DefaultConfig()
+	cfg.SyncMode, cfg.Payloads, cfg.BackfillWindow, cfg.RejectedCacheSize = reorg.Backfill, payloads, 8, 4
+	ad, err := engineadapter.New(cfg, r.engine, r.src, nil, nil)
+	require.NoError(t, err)
+	for safe := uint64(40); safe < 70; safe++ { // the source advances every tick: many rejected targets
+		r.src.follow(a[79], safe, 10)
+		_, _ = ad.Step(context.Background())
+	}
+	sent := 0
+	for _, c := range r.el.Calls() {
+		if strings.HasPrefix(c.Method, "engine_newPayload") && strings.Contains(string(c.Params), a[29].Hash().Hex()[2:]) {
+			sent++
+		}
+	}
+	require.Equal(t, 1, sent, "the INVALID block was sent once, whatever the rejected-cache size")
 }

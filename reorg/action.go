@@ -81,6 +81,10 @@ type Decision struct {
 	// order, before Forkchoice (CatchUp and Reorg in backfill mode; zero
 	// otherwise).
 	BackfillFrom, BackfillTo uint64
+	// BackfillBase is the block the first backfilled payload builds on, when
+	// it is not Ancestor: the engine's head, when the engine lost blocks below
+	// the local finalized head.
+	BackfillBase eth.L2BlockRef
 }
 
 // SendsForkchoice reports whether the adapter must send Forkchoice.

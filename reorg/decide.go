@@ -300,6 +300,9 @@ func catchUp(in Input) Decision {
 	}
 	if in.Mode == Backfill {
 		d.BackfillFrom, d.BackfillTo = anc.Number+1, s.Safe.Number
+		if l.Unsafe.Number < anc.Number { // the engine lost blocks below finalized
+			d.BackfillFrom, d.BackfillBase = l.Unsafe.Number+1, l.Unsafe
+		}
 	}
 	return d
 }
