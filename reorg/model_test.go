@@ -46,6 +46,7 @@ type modelCase struct {
 	rejected common.Hash
 	syncing  bool  // the engine lacks blocks below its head
 	lookups  chain // what the source's L2BlockRefByNumber answers from; nil: src
+	mode     SyncMode
 }
 
 func (mc modelCase) lookup() func(context.Context, uint64) (eth.L2BlockRef, error) {
@@ -110,6 +111,9 @@ func randomCase(rng *rand.Rand) modelCase {
 		mc.honest = false
 	}
 	mc.honest = mc.honest && keepsFinalized
+	if rng.Intn(2) == 0 {
+		mc.mode = Backfill
+	}
 	return mc
 }
 
@@ -117,6 +121,7 @@ func randomCase(rng *rand.Rand) modelCase {
 // unsafe head.
 func (mc modelCase) gather(el chain, l Local) Input {
 	in := input(el, l, mc.h)
+	in.Mode = mc.mode
 	if mc.syncing {
 		in.ELAtSafe, in.ELAtFinalized = Lookup{}, Lookup{}
 	}
@@ -183,6 +188,20 @@ func TestModel(t *testing.T) {
 			}
 			if !d.SendsForkchoice() {
 				break
+			}
+			if mc.mode == Backfill && (d.Action == CatchUp || d.Action == Reorg) {
+				// backfill inserts exactly the blocks between what the engine
+				// holds and the target, building on a block it holds
+				require.Equal(t, d.Next.Unsafe.Number, d.BackfillTo, "seed %d", seed)
+				base := d.Ancestor
+				if d.BackfillBase != (eth.L2BlockRef{}) {
+					base = d.BackfillBase
+				}
+				require.Equal(t, base.Number+1, d.BackfillFrom, "seed %d", seed)
+				require.LessOrEqual(t, base.Number, l.Unsafe.Number, "seed %d: backfill builds on a block the engine lacks", seed)
+				require.True(t, tr.descends(base, tr[d.Forkchoice.HeadBlockHash]), "seed %d: the target does not build on the backfill base", seed)
+			} else {
+				require.Zero(t, d.BackfillTo, "seed %d: backfill outside backfill mode", seed)
 			}
 			fc := d.Forkchoice
 			for _, h := range []common.Hash{fc.HeadBlockHash, fc.SafeBlockHash, fc.FinalizedBlockHash} {
