@@ -75,7 +75,7 @@ func (q *Quorum) Heads(ctx context.Context) (safesource.Heads, error) {
 	answers, early := q.gather(ctx)
 	r := q.decide(ctx, answers)
 	r.Latency = time.Since(start)
-	q.record(r, answers, early)
+	q.record(r, answers, early || ctx.Err() != nil)
 	if r.Err != nil {
 		return safesource.Heads{}, fmt.Errorf("%s: %w", q.cfg.Name, r.Err)
 	}

@@ -1,6 +1,7 @@
 package quorum
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"time"
@@ -49,7 +50,8 @@ func (q *Quorum) LastRound() Round {
 }
 
 // record updates member status after a round. A member cut off because the
-// round settled early (cutOff) was slow, not failing: its status is left as is.
+// round settled early, or because the caller gave up (cutOff), was not
+// failing: its status is left as is.
 func (q *Quorum) record(r Round, answers []answer, cutOff bool) {
 	now := time.Now()
 	q.statusMu.Lock()
@@ -63,7 +65,7 @@ func (q *Quorum) record(r Round, answers []answer, cutOff bool) {
 			st.Unanswered = 0
 		}
 		switch {
-		case errors.Is(a.err, errNoAnswer) && cutOff:
+		case cutOff && (errors.Is(a.err, errNoAnswer) || errors.Is(a.err, context.Canceled) || errors.Is(a.err, context.DeadlineExceeded)):
 		case a.err != nil:
 			st.ConsecutiveErrors++
 			st.LastError = a.err
