@@ -77,7 +77,12 @@ func (v *Verifier) check(ctx context.Context, h safesource.Heads, vw view) (safe
 	}
 	fin := h.Finalized.L1Origin.Number
 	checkFinality := !v.cfg.SkipFinalityCheck && fin <= vw.head.Number
-	l1Finalized := v.knownFinalized() // another call may have read it since vw
+	if checkFinality {
+		v.noteFinalizedClaim(fin)
+	}
+	// L1 finality as read so far: with vw's head when the L1Source batches
+	// them, or by another call since
+	l1Finalized := v.knownFinalized()
 	readFinality := checkFinality && (l1Finalized == (eth.L1BlockRef{}) || fin > l1Finalized.Number)
 
 	if len(missing) > 0 || readFinality {

@@ -309,6 +309,11 @@ func TestQuorumOfVerifiedMembers(t *testing.T) {
 	require.ErrorIs(t, err, quorum.ErrNoQuorum, "two members on a non-canonical L1 origin leave no quorum")
 }
 
+// TestSteadyStateCostsOneL1CallPerTick counts calls through op-service's
+// sources.L1Client, whose reads are one request each: one L1 head read per
+// tick, plus one finalized read each time L1 finality advances (1.004 calls
+// per tick measured when it advances every 32 L1 blocks). RPCSource batches
+// that read with the head's: see TestRPCSourceSteadyStateCostsOneRequestPerTick.
 func TestSteadyStateCostsOneL1CallPerTick(t *testing.T) {
 	for _, tt := range []struct {
 		name            string
@@ -318,33 +323,52 @@ func TestSteadyStateCostsOneL1CallPerTick(t *testing.T) {
 		{"L1 finality advancing every 32 L1 blocks", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			steadyState(t, tt.finalityAdvance)
+			l1 := testutil.NewL1(t, testutil.L1Config{Head: 20, Linked: true})
+			counted := count(testutil.DialL1(t, l1.URL()))
+			var latest0, finalized0, byNumber0, total0, server0 int
+			advances := steadyState(t, l1, counted, tt.finalityAdvance, func() {
+				latest0, finalized0, byNumber0, total0 = counted.calls()
+				server0 = serverCalls(l1)
+			})
+			latest, finalized, byNumber, total := counted.calls()
+			avg := float64(total-total0) / steadyTicks
+			t.Logf("steady state over %d ticks: %.3f L1 calls per tick (L1 head %d, L1 finalized %d, by number %d; L1 finality advanced %d times)",
+				steadyTicks, avg, latest-latest0, finalized-finalized0, byNumber-byNumber0, advances)
+			require.Equal(t, total-total0, serverCalls(l1)-server0, "the L1 node saw the same calls")
+			require.Equal(t, steadyTicks, latest-latest0, "one L1 head read per tick")
+			require.Zero(t, byNumber-byNumber0, "every origin was seen as the L1 head before: no lookups")
+			require.Equal(t, advances, finalized-finalized0, "L1 finality is read once each time it advances")
+			if tt.finalityAdvance {
+				require.Positive(t, advances)
+				require.LessOrEqual(t, avg, 1+float64(advances)/steadyTicks)
+			} else {
+				require.LessOrEqual(t, avg, 1.0)
+			}
 		})
 	}
 }
 
-// steadyState runs 1,000 ticks (after 100 to warm up) of a healthy follower
-// against a linked L1 that starts at block 20:
-// the L1 head advances one block every 6 ticks (12 s L1 blocks, 2 s ticks),
-// the source's safe and local-safe heads follow 10 and 9 L1 blocks behind it,
-// its current L1 block is the L1 head, and its finalized head's origin is
-// L1's finalized block.
-func steadyState(t *testing.T, finalityAdvance bool) {
-	const (
-		warmUp = 100
-		ticks  = 1000
-	)
-	ctx := context.Background()
-	l1 := testutil.NewL1(t, testutil.L1Config{Head: 20, Linked: true})
-	inner := safesource.NewStatic("pushed", nil)
-	counted := count(testutil.DialL1(t, l1.URL()))
-	s := wrap(t, inner, counted, l1verify.Config{})
+const (
+	steadyWarmUp = 100
+	steadyTicks  = 1000
+)
 
-	advances := 0
+// steadyState runs steadyTicks ticks (after steadyWarmUp to warm up) of a
+// healthy follower verified through src against l1, a linked L1 that starts
+// at block 20: the L1 head advances one block every 6 ticks (12 s L1 blocks,
+// 2 s ticks), the source's safe and local-safe heads follow 10 and 9 L1
+// blocks behind it, its current L1 block is the L1 head, and its finalized
+// head's origin is L1's finalized block, which, with finalityAdvance, moves
+// by a 32-block epoch at a time, 64 blocks behind the head. warm is called
+// after the warm-up; steadyState returns how often L1 finality advanced in
+// the ticks that follow.
+func steadyState(t *testing.T, l1 *testutil.L1, src l1verify.L1Source, finalityAdvance bool, warm func()) (advances int) {
+	ctx := context.Background()
+	inner := safesource.NewStatic("pushed", nil)
+	s := wrap(t, inner, src, l1verify.Config{})
 	tick := func(i int) {
 		if i > 0 && i%6 == 0 {
 			l1.Advance(1)
-			// L1 finality moves by a 32-block epoch at a time, 64 blocks behind
 			if head := l1.Head().Number; finalityAdvance && head%32 == 0 && head >= 96 {
 				l1.SetLabels(head-32, head-64)
 				advances++
@@ -356,29 +380,15 @@ func steadyState(t *testing.T, finalityAdvance bool) {
 		require.NoError(t, err, "tick %d", i)
 		require.Equal(t, head, h.CurrentL1)
 	}
-	for i := range warmUp {
+	for i := range steadyWarmUp {
 		tick(i)
 	}
-	latest0, finalized0, byNumber0, total0 := counted.calls()
-	server0 := serverCalls(l1)
+	warm()
 	advances = 0
-	for i := warmUp; i < warmUp+ticks; i++ {
+	for i := steadyWarmUp; i < steadyWarmUp+steadyTicks; i++ {
 		tick(i)
 	}
-	latest, finalized, byNumber, total := counted.calls()
-	avg := float64(total-total0) / ticks
-	t.Logf("steady state over %d ticks: %.3f L1 calls per tick (L1 head %d, L1 finalized %d, by number %d; L1 finality advanced %d times)",
-		ticks, avg, latest-latest0, finalized-finalized0, byNumber-byNumber0, advances)
-	require.Equal(t, total-total0, serverCalls(l1)-server0, "the L1 node saw the same calls")
-	require.Equal(t, ticks, latest-latest0, "one L1 head read per tick")
-	require.Zero(t, byNumber-byNumber0, "every origin was seen as the L1 head before: no lookups")
-	require.Equal(t, advances, finalized-finalized0, "L1 finality is read once each time it advances")
-	if finalityAdvance {
-		require.Positive(t, advances)
-		require.LessOrEqual(t, avg, 1+float64(advances)/ticks)
-	} else {
-		require.LessOrEqual(t, avg, 1.0)
-	}
+	return advances
 }
 
 func TestConfigCheck(t *testing.T) {

@@ -27,6 +27,15 @@ type L1Source interface {
 
 var _ L1Source = (*sources.L1Client)(nil)
 
+// l1HeadsSource is an L1Source that reads the L1 head and finalized block in
+// one request, as RPCSource does. The Verifier then fetches finalized along
+// with the head, instead of in a request of its own.
+type l1HeadsSource interface {
+	// L1Heads returns the "latest" and "finalized" blocks; finalized is zero
+	// when L1 has none yet.
+	L1Heads(ctx context.Context) (latest, finalized eth.L1BlockRef, err error)
+}
+
 // ErrL1Unavailable is wrapped when the L1 node cannot be read, so heads cannot
 // be verified and are not passed on.
 var ErrL1Unavailable = errors.New("L1 unavailable")
@@ -60,6 +69,7 @@ type Verifier struct {
 	canon     *lru.Cache[uint64, common.Hash]
 	head      eth.L1BlockRef // the last L1 head read; zero before the first
 	finalized eth.L1BlockRef // the highest L1 finalized block read; zero before the first
+	finClaim  uint64         // the highest finalized head's L1 origin checked against L1 finality
 	gen       uint64         // bumped whenever the cache is dropped
 	reorgs    int
 }
@@ -146,11 +156,28 @@ func (v *Verifier) view(ctx context.Context, since time.Time) (view, error) {
 }
 
 // readHead reads the L1 head and files it, dropping the cache on a reorg.
+// When the L1Source can read both in one request and a finalized claim may
+// pass the last L1 finalized block read, L1's finalized block comes along
+// and is filed too, so the check needs no request of its own for it.
 // Callers hold refreshLock, so v.head changes only here.
 func (v *Verifier) readHead(ctx context.Context) (view, error) {
-	latest, err := v.call(ctx, CallLatest, func(ctx context.Context) (eth.L1BlockRef, error) {
-		return v.l1.L1BlockRefByLabel(ctx, eth.Unsafe)
-	})
+	var (
+		latest, finalized eth.L1BlockRef
+		withFinalized     bool
+		err               error
+	)
+	if hs, ok := v.l1.(l1HeadsSource); ok && v.wantFinalized() {
+		withFinalized = true
+		latest, err = v.call(ctx, CallLatestFinalized, func(ctx context.Context) (eth.L1BlockRef, error) {
+			l, f, err := hs.L1Heads(ctx)
+			finalized = f
+			return l, err
+		})
+	} else {
+		latest, err = v.call(ctx, CallLatest, func(ctx context.Context) (eth.L1BlockRef, error) {
+			return v.l1.L1BlockRefByLabel(ctx, eth.Unsafe)
+		})
+	}
 	if err != nil {
 		return view{}, fmt.Errorf("reading the L1 head: %w: %w", ErrL1Unavailable, err)
 	}
@@ -192,7 +219,32 @@ func (v *Verifier) readHead(ctx context.Context) (view, error) {
 	}
 	v.head = latest
 	v.canon.Add(latest.Number, latest.Hash)
+	if withFinalized {
+		v.fileFinalizedLocked(finalized)
+	}
 	return view{head: latest, gen: v.gen}, nil
+}
+
+// wantFinalized reports whether the next L1 head read should bring L1's
+// finalized block along: the finality check is on, and either none has been
+// read yet or the finalized claims checked have reached the last one read, so
+// that the next claim may pass it. A source whose finalized head trails L1
+// finality needs no new read until it catches up.
+func (v *Verifier) wantFinalized() bool {
+	if v.cfg.SkipFinalityCheck {
+		return false
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.finalized == (eth.L1BlockRef{}) || v.finClaim >= v.finalized.Number
+}
+
+// noteFinalizedClaim records that a finalized head with L1 origin at height n
+// is checked against L1 finality.
+func (v *Verifier) noteFinalizedClaim(n uint64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.finClaim = max(v.finClaim, n)
 }
 
 // cached returns the canonical hash at height n, if the cache holds it.
@@ -241,13 +293,25 @@ func (v *Verifier) readFinalized(ctx context.Context) (eth.L1BlockRef, error) {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if err == nil && (v.finalized == (eth.L1BlockRef{}) || ref.Number > v.finalized.Number) {
+	if err == nil {
+		v.fileFinalizedLocked(ref)
+	}
+	return v.finalized, nil
+}
+
+// fileFinalizedLocked keeps ref as L1's finalized block if it is the highest
+// read, and caches it. A zero ref (no finalized block yet) changes nothing.
+// Callers hold v.mu.
+func (v *Verifier) fileFinalizedLocked(ref eth.L1BlockRef) {
+	if ref == (eth.L1BlockRef{}) {
+		return
+	}
+	if v.finalized == (eth.L1BlockRef{}) || ref.Number > v.finalized.Number {
 		v.finalized = ref
 		if ref.Number <= v.head.Number {
 			v.canon.Add(ref.Number, ref.Hash) // finalized: canonical for good
 		}
 	}
-	return v.finalized, nil
 }
 
 // call makes one L1 call bounded by the configured timeout and counts it.

@@ -1,0 +1,96 @@
+package l1verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ethereum-optimism/optimism/op-service/client"
+	"github.com/ethereum-optimism/optimism/op-service/eth"
+	"github.com/ethereum-optimism/optimism/op-service/sources"
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/rpc"
+)
+
+// RPCSource is an L1Source over op-service's client.RPC that can also read
+// the L1 head and finalized block in one batched request (L1Heads), which a
+// Verifier uses so that a tick costs one request even when L1 finality moves.
+// Every header is checked as sources.L1Client checks it (the hash recomputed
+// from the fields; pre-merge headers allowed), but nothing is cached: the
+// Verifier keeps its own cache. Safe for concurrent use.
+type RPCSource struct {
+	rpc client.RPC
+}
+
+var (
+	_ L1Source      = (*RPCSource)(nil)
+	_ l1HeadsSource = (*RPCSource)(nil)
+)
+
+// NewRPCSource returns an RPCSource that reads L1 through c.
+func NewRPCSource(c client.RPC) *RPCSource { return &RPCSource{rpc: c} }
+
+// L1BlockRefByLabel returns the block a label ("latest", "finalized") points
+// at; a label the node has no block for yet wraps ethereum.NotFound.
+func (s *RPCSource) L1BlockRefByLabel(ctx context.Context, label eth.BlockLabel) (eth.L1BlockRef, error) {
+	var hdr *sources.RPCHeader
+	err := s.rpc.CallContext(ctx, &hdr, "eth_getBlockByNumber", string(label), false)
+	return blockRef(hdr, err, string(label), nil)
+}
+
+// L1BlockRefByNumber returns the canonical block at height num; a height the
+// node lacks wraps ethereum.NotFound.
+func (s *RPCSource) L1BlockRefByNumber(ctx context.Context, num uint64) (eth.L1BlockRef, error) {
+	var hdr *sources.RPCHeader
+	err := s.rpc.CallContext(ctx, &hdr, "eth_getBlockByNumber", hexutil.EncodeUint64(num), false)
+	return blockRef(hdr, err, fmt.Sprintf("block %d", num), &num)
+}
+
+// L1Heads reads the L1 head ("latest") and finalized block in one batched
+// request. finalized is zero when the node has no finalized block yet; any
+// other failure of either read is an error.
+func (s *RPCSource) L1Heads(ctx context.Context) (latest, finalized eth.L1BlockRef, err error) {
+	var latestHdr, finalizedHdr *sources.RPCHeader
+	batch := []rpc.BatchElem{
+		{Method: "eth_getBlockByNumber", Args: []any{string(eth.Unsafe), false}, Result: &latestHdr},
+		{Method: "eth_getBlockByNumber", Args: []any{string(eth.Finalized), false}, Result: &finalizedHdr},
+	}
+	if err := s.rpc.BatchCallContext(ctx, batch); err != nil {
+		return eth.L1BlockRef{}, eth.L1BlockRef{}, fmt.Errorf("reading the L1 head and finalized block: %w", err)
+	}
+	latest, err = blockRef(latestHdr, batch[0].Error, string(eth.Unsafe), nil)
+	if err != nil {
+		return eth.L1BlockRef{}, eth.L1BlockRef{}, err
+	}
+	finalized, err = blockRef(finalizedHdr, batch[1].Error, string(eth.Finalized), nil)
+	if errors.Is(err, ethereum.NotFound) {
+		return latest, eth.L1BlockRef{}, nil
+	}
+	if err != nil {
+		return eth.L1BlockRef{}, eth.L1BlockRef{}, err
+	}
+	return latest, finalized, nil
+}
+
+// blockRef checks one eth_getBlockByNumber answer for what (a label, or
+// "block n" with want its number) and returns its ref. A null answer, or the
+// "not found" errors geth and erigon give for labels not set yet, wrap
+// ethereum.NotFound; a header whose fields do not hash to its hash, or of
+// another height than asked, is an error.
+func blockRef(hdr *sources.RPCHeader, err error, what string, want *uint64) (eth.L1BlockRef, error) {
+	if err != nil {
+		return eth.L1BlockRef{}, fmt.Errorf("reading L1 %s: %w", what, eth.MaybeAsNotFoundErr(err))
+	}
+	if hdr == nil {
+		return eth.L1BlockRef{}, fmt.Errorf("reading L1 %s: %w", what, ethereum.NotFound)
+	}
+	info, err := hdr.Info(false /* trustCache: verify the hash */, false /* mustBePostMerge */)
+	if err != nil {
+		return eth.L1BlockRef{}, fmt.Errorf("reading L1 %s: %w", what, err)
+	}
+	if want != nil && info.NumberU64() != *want {
+		return eth.L1BlockRef{}, fmt.Errorf("reading L1 %s: the node answered block %d (%s)", what, info.NumberU64(), info.Hash())
+	}
+	return eth.InfoToL1BlockRef(info), nil
+}
