@@ -71,6 +71,7 @@ type demoConfig struct {
 // simulated remote rollup node, and checks at the end that the engine holds the
 // remote's safe and finalized heads.
 func runDemo(ctx context.Context, dc demoConfig, stdout, stderr io.Writer) error {
+	stdout = &lockedWriter{w: stdout} // the table and the driver both print
 	w, err := newDemoWorld(dc)
 	if err != nil {
 		return err
@@ -343,4 +344,16 @@ func (s *demoStats) summary(out io.Writer, w *demoWorld, st engineadapter.Status
 	}
 	fmt.Fprintln(out, "ok: the engine followed the remote, through its reorg, to its safe and finalized heads")
 	return nil
+}
+
+// lockedWriter serialises writes from the demo's goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
