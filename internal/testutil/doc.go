@@ -1,9 +1,11 @@
 // Package testutil holds test helpers for lightcl: a scripted tree of real OP
 // Stack L2 blocks (Tree), an in-memory execution engine (EL) served over real
 // HTTP JSON-RPC with op-geth's JWT check or, as a public L2 RPC, without it,
-// and a fake rollup node (RollupNode) serving op-node's optimism_ methods.
-// Both servers sit behind switchable Faults (stall, HTTP status, garbage) and
-// can be made to lie (EL.ForceLabels, RollupNode.SetSyncStatus).
+// a fake rollup node (RollupNode) serving op-node's optimism_ methods, and an
+// in-memory L1 chain (L1) with scripted reorgs. The servers sit behind
+// switchable Faults (stall, HTTP status, garbage) and can be made to lie
+// (EL.ForceLabels, RollupNode.SetSyncStatus). Real op-geth processes are in the
+// opgeth subpackage.
 //
 // It is for lightcl's own tests only and is not for production use: the EL
 // executes nothing, keeps everything in memory and accepts any state root;
