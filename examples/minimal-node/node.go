@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -255,18 +256,9 @@ func (n *node) payloadProvider(ctx context.Context) (engineadapter.PayloadProvid
 		}
 		url = n.cfg.FollowURLs[0]
 	}
-	quiet := log.NewLogger(minLevel{n.log.Handler(), log.LevelError})
-	rpcClient, err := client.NewRPC(ctx, quiet, url, client.WithCallTimeout(n.cfg.FollowTimeout))
+	rpcClient, err := n.dialChain(ctx, flagBackfillSource, url, n.rollup.L2ChainID)
 	if err != nil {
-		return nil, &flagError{flag: flagBackfillSource, err: err}
-	}
-	n.closers = append(n.closers, rpcClient.Close)
-	var id hexutil.Big
-	if err := rpcClient.CallContext(ctx, &id, "eth_chainId"); err != nil {
-		return nil, badFlag(flagBackfillSource, "%s: eth_chainId: %v", url, err)
-	}
-	if id.ToInt().Cmp(n.rollup.L2ChainID) != 0 {
-		return nil, badFlag(flagBackfillSource, "%s serves chain %s, the rollup config chain %s: %v", url, id.ToInt(), n.rollup.L2ChainID, safesource.ErrWrongChain)
+		return nil, err
 	}
 	l2, err := sources.NewL2Client(rpcClient, n.log, nil, sources.L2ClientDefaultConfig(n.rollup, false))
 	if err != nil {
@@ -274,6 +266,25 @@ func (n *node) payloadProvider(ctx context.Context) (engineadapter.PayloadProvid
 	}
 	n.log.Info("Backfill payloads from", "url", url)
 	return l2, nil
+}
+
+// dialChain dials a public JSON-RPC endpoint given by flag, closes it with
+// the node, and checks it serves chain want; errors name the flag.
+func (n *node) dialChain(ctx context.Context, flag, url string, want *big.Int) (client.RPC, error) {
+	quiet := log.NewLogger(minLevel{n.log.Handler(), log.LevelError})
+	rpcClient, err := client.NewRPC(ctx, quiet, url, client.WithCallTimeout(n.cfg.FollowTimeout))
+	if err != nil {
+		return nil, &flagError{flag: flag, err: err}
+	}
+	n.closers = append(n.closers, rpcClient.Close)
+	var id hexutil.Big
+	if err := rpcClient.CallContext(ctx, &id, "eth_chainId"); err != nil {
+		return nil, badFlag(flag, "%s: eth_chainId: %v", url, err)
+	}
+	if want == nil || id.ToInt().Cmp(want) != 0 {
+		return nil, badFlag(flag, "%s serves chain %s, the rollup config wants chain %s: %v", url, id.ToInt(), want, safesource.ErrWrongChain)
+	}
+	return rpcClient, nil
 }
 
 func readRollupConfig(path string) (*rollup.Config, error) {

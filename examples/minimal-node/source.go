@@ -11,10 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ethereum-optimism/optimism/op-service/client"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
-	"github.com/ethereum/go-ethereum/common/hexutil"
-	"github.com/ethereum/go-ethereum/log"
 
 	"github.com/lightcl/lightcl/safesource"
 	"github.com/lightcl/lightcl/safesource/l1verify"
@@ -76,18 +73,9 @@ func (n *node) verifyAgainstL1(ctx context.Context, reg prometheus.Registerer, m
 		n.log.Warn("L1 verification is off: the source's heads are trusted blindly", "l1", n.cfg.L1URL)
 		return nil
 	}
-	quiet := log.NewLogger(minLevel{n.log.Handler(), log.LevelError})
-	rpcClient, err := client.NewRPC(ctx, quiet, n.cfg.L1URL, client.WithCallTimeout(n.cfg.FollowTimeout))
+	rpcClient, err := n.dialChain(ctx, flagL1, n.cfg.L1URL, n.rollup.L1ChainID)
 	if err != nil {
-		return &flagError{flag: flagL1, err: err}
-	}
-	n.closers = append(n.closers, rpcClient.Close)
-	var id hexutil.Big
-	if err := rpcClient.CallContext(ctx, &id, "eth_chainId"); err != nil {
-		return badFlag(flagL1, "%s: eth_chainId: %v", n.cfg.L1URL, err)
-	}
-	if want := n.rollup.L1ChainID; want == nil || id.ToInt().Cmp(want) != 0 {
-		return badFlag(flagL1, "%s serves chain %s, the rollup config's L1 is chain %s: %v", n.cfg.L1URL, id.ToInt(), want, safesource.ErrWrongChain)
+		return err
 	}
 	l1, err := sources.NewL1Client(rpcClient, n.log, nil, sources.L1ClientSimpleConfig(false, sources.RPCKindStandard, 100))
 	if err != nil {
