@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ethereum-optimism/optimism/op-service/sources"
 
 	"github.com/lightcl/lightcl/safesource"
 	"github.com/lightcl/lightcl/safesource/l1verify"
@@ -77,10 +76,9 @@ func (n *node) verifyAgainstL1(ctx context.Context, reg prometheus.Registerer, m
 	if err != nil {
 		return err
 	}
-	l1, err := sources.NewL1Client(rpcClient, n.log, nil, sources.L1ClientSimpleConfig(false, sources.RPCKindStandard, 100))
-	if err != nil {
-		return &flagError{flag: flagL1, err: err}
-	}
+	// one batched request per tick reads L1's head, and its finalized block
+	// when a finalized claim may need it
+	l1 := l1verify.NewRPCSource(rpcClient)
 	vMetrics, err := l1verify.NewPrometheusMetrics(reg, "lightcl")
 	if err != nil {
 		return err
