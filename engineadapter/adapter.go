@@ -112,13 +112,18 @@ func (a *Adapter) Status() Status {
 // ctx ends, the reads of the tick in flight stop at once, but a forkchoice
 // update already decided is sent and answered (bounded by EngineTimeout), so
 // it is never abandoned half-way. Tick errors are logged and reported in
-// Status; they do not stop the loop. Run starts no goroutines.
+// Status; they do not stop the loop. After a tick that built a block for a
+// deriving source, the next tick starts at once. Run starts no goroutines.
 func (a *Adapter) Run(ctx context.Context) error {
 	ticker := time.NewTicker(a.cfg.PollInterval)
 	defer ticker.Stop()
 	for {
-		if _, err := a.Step(ctx); err != nil && ctx.Err() == nil {
+		d, err := a.Step(ctx)
+		if err != nil && ctx.Err() == nil {
 			a.log.Warn("Tick failed", "err", err)
+		}
+		if d.Action == reorg.Build && err == nil && ctx.Err() == nil {
+			continue // a block was built: the source may have the next one ready
 		}
 		select {
 		case <-ctx.Done():
@@ -182,12 +187,21 @@ func (a *Adapter) tick(ctx context.Context) (reorg.Decision, error) {
 		d = reorg.Decide(in)
 	}
 	a.metrics.RecordDecision(d.Action.String())
-	if d.Action != reorg.Skip && d.Action != reorg.Halt && d.Action != reorg.NeedAncestor {
-		a.statusMu.Lock()
-		a.status.SourceHeads = in.Heads
-		a.statusMu.Unlock()
+	if d.Action == reorg.Skip || d.Action == reorg.Halt || d.Action == reorg.NeedAncestor {
+		return d, a.act(ctx, in, d)
 	}
-	return d, a.act(ctx, in, d)
+	a.statusMu.Lock()
+	a.status.SourceHeads = in.Heads
+	a.statusMu.Unlock()
+	if err := a.act(ctx, in, d); err != nil {
+		return d, err
+	}
+	// a source that derives blocks itself may want the next one built
+	bd, built, err := a.buildPending(ctx)
+	if built || err != nil {
+		return bd, err
+	}
+	return d, nil
 }
 
 // readEngine reads the engine's head each tick, and all three labels on the

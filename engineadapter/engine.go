@@ -18,3 +18,12 @@ type Engine interface {
 }
 
 var _ Engine = (*sources.EngineClient)(nil)
+
+// PayloadBuilder is what the adapter also needs from the engine to build a
+// block a deriving source asks for (safesource.Builder): getPayload.
+// sources.EngineClient has it.
+type PayloadBuilder interface {
+	GetPayload(ctx context.Context, payloadInfo eth.PayloadInfo) (*eth.ExecutionPayloadEnvelope, error)
+}
+
+var _ PayloadBuilder = (*sources.EngineClient)(nil)

@@ -26,9 +26,12 @@ const (
 	// Skipped: the tick was skipped for a reason that is not the source's (an
 	// engine read failed, a target the engine called INVALID).
 	Skipped
+	// Built: the engine built a block the source derived itself; New.Unsafe
+	// is it.
+	Built
 )
 
-var eventNames = [...]string{"safe-advanced", "finalized-advanced", "reorged", "halted", "source-failed", "engine-syncing", "engine-invalid", "skipped"}
+var eventNames = [...]string{"safe-advanced", "finalized-advanced", "reorged", "halted", "source-failed", "engine-syncing", "engine-invalid", "skipped", "built"}
 
 // String returns the event's name.
 func (k EventKind) String() string {

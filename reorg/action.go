@@ -35,9 +35,14 @@ const (
 	// Reorg: the engine holds a different block at the source's safe height;
 	// reset unsafe to the source's safe head and send Forkchoice.
 	Reorg
+	// Build: the source derived the block after BuildParent itself and the
+	// engine lacks it (or holds another block there); send Forkchoice (head
+	// BuildParent) with the source's attributes, then getPayload, newPayload
+	// and a forkchoice update to the built block. See DecideBuild.
+	Build
 )
 
-var actionNames = [...]string{"skip", "hold", "halt", "need-ancestor", "catch-up", "safe-label-only", "consolidate", "reorg"}
+var actionNames = [...]string{"skip", "hold", "halt", "need-ancestor", "catch-up", "safe-label-only", "consolidate", "reorg", "build"}
 
 // String returns the action's name as used in logs and metric labels.
 func (a Action) String() string {
@@ -85,6 +90,9 @@ type Decision struct {
 	// it is not Ancestor: the engine's head, when the engine lost blocks below
 	// the local finalized head.
 	BackfillBase eth.L2BlockRef
+	// BuildParent is the block Build builds on; Next.Unsafe is it too until
+	// the built block is known.
+	BuildParent eth.L2BlockRef
 }
 
 // SendsForkchoice reports whether the adapter must send Forkchoice.
