@@ -1,0 +1,371 @@
+package l1derive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	altda "github.com/ethereum-optimism/optimism/op-alt-da"
+	"github.com/ethereum-optimism/optimism/op-node/rollup"
+	"github.com/ethereum-optimism/optimism/op-node/rollup/attributes"
+	"github.com/ethereum-optimism/optimism/op-node/rollup/derive"
+	opsync "github.com/ethereum-optimism/optimism/op-node/rollup/sync"
+	"github.com/ethereum-optimism/optimism/op-service/eth"
+	"github.com/ethereum-optimism/optimism/op-service/sources"
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/log"
+
+	"github.com/lightcl/lightcl/safesource"
+)
+
+// L1Fetcher reads the user's L1 node: what the derivation pipeline reads,
+// plus the "finalized" label. op-service's sources.L1Client is one.
+type L1Fetcher interface {
+	derive.L1Fetcher
+}
+
+// L1BlobsFetcher reads blobs from an L1 beacon node; op-service's
+// sources.L1BeaconClient is one.
+type L1BlobsFetcher = derive.L1BlobsFetcher
+
+// L2Source reads the local execution engine: op-service's
+// sources.EngineClient (or L2Client) on the engine the adapter drives.
+type L2Source interface {
+	derive.L2Source
+}
+
+var (
+	_ L1Fetcher                 = (*sources.L1Client)(nil)
+	_ L1BlobsFetcher            = (*sources.L1BeaconClient)(nil)
+	_ L2Source                  = (*sources.EngineClient)(nil)
+	_ safesource.SafeHeadSource = (*Source)(nil)
+	_ safesource.Builder        = (*Source)(nil)
+)
+
+// ErrDerivation is wrapped when the derivation pipeline hits an error it
+// cannot go past (op-node's critical errors); the source stops deriving
+// until it is restarted.
+var ErrDerivation = errors.New("derivation failed")
+
+// Source derives the safe and finalized heads from L1. Safe for concurrent
+// use; Heads calls run one at a time.
+type Source struct {
+	cfg     Config
+	rollup  *rollup.Config
+	l1      L1Fetcher
+	l2      L2Source
+	log     log.Logger
+	metrics Metrics
+
+	mu        sync.Mutex // held by Heads; guards the fields below
+	pipeline  *derive.DerivationPipeline
+	started   bool
+	critical  error
+	pending   eth.L2BlockRef               // the block the next derived attributes build on
+	localSafe eth.L2BlockRef               // the last block that concludes derived data
+	attrs     *derive.AttributesWithParent // derived, not yet found in the engine
+	fin       finality
+
+	snapMu sync.Mutex
+	snap   snapshot
+}
+
+// snapshot is what the last Heads call left, for the calls that must not
+// wait for a Heads call in flight.
+type snapshot struct {
+	heads   safesource.Heads
+	build   *safesource.BuildRequest
+	resets  int
+	derived uint64
+}
+
+// New returns a Source deriving rollupCfg's chain from l1 (and l1Blobs, for
+// blob batches; nil refuses them with a clear error) and checking each block
+// against the engine l2. logger and metrics may be nil.
+func New(cfg Config, rollupCfg *rollup.Config, l1 L1Fetcher, l1Blobs L1BlobsFetcher, l2 L2Source, logger log.Logger, metrics Metrics) (*Source, error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	switch {
+	case rollupCfg == nil:
+		return nil, errors.New("l1derive: nil rollup config")
+	case l1 == nil:
+		return nil, errors.New("l1derive: nil L1Fetcher")
+	case l2 == nil:
+		return nil, errors.New("l1derive: nil L2Source")
+	case rollupCfg.AltDAEnabled():
+		return nil, errors.New("l1derive: alt-DA chains are not supported")
+	case rollupCfg.LagoonTime != nil:
+		return nil, errors.New("l1derive: chains with the Lagoon feature set are not supported")
+	}
+	if err := rollupCfg.Check(); err != nil {
+		return nil, fmt.Errorf("l1derive: rollup config: %w", err)
+	}
+	if logger == nil {
+		logger = log.NewLogger(log.DiscardHandler())
+	}
+	if metrics == nil {
+		metrics = NoopMetrics{}
+	}
+	if l1Blobs == nil {
+		l1Blobs = noBlobs{}
+	}
+	l1Chain := cfg.L1ChainConfig
+	if l1Chain == nil && rollupCfg.L1ChainID != nil {
+		l1Chain = knownL1ChainConfig(rollupCfg.L1ChainID.Uint64())
+	}
+	lg := logger.New("source", cfg.Name)
+	s := &Source{cfg: cfg, rollup: rollupCfg, l1: l1, l2: l2, log: lg, metrics: metrics, fin: finality{max: cfg.FinalityLookback}}
+	s.pipeline = derive.NewDerivationPipeline(lg, rollupCfg, nil, l1, l1Blobs, altda.Disabled, l2, pipelineMetrics{}, l1Chain)
+	return s, nil
+}
+
+// Name returns the configured name.
+func (s *Source) Name() string { return s.cfg.Name }
+
+// Heads derives from where the last call stopped, for at most StepBudget or
+// MaxBlocksPerCall blocks, and returns the derived heads: Safe and LocalSafe
+// the last derived block the engine holds, Finalized by op-node's finalizer
+// rule, CurrentL1 the L1 block derived up to.
+func (s *Source) Heads(ctx context.Context) (safesource.Heads, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.critical != nil {
+		return safesource.Heads{}, s.critical
+	}
+	if !s.started {
+		if err := s.reset(ctx, "start"); err != nil {
+			return safesource.Heads{}, err
+		}
+		s.started = true
+	}
+	derived, err := s.derive(ctx)
+	if err != nil {
+		return safesource.Heads{}, err
+	}
+	if err := s.finalize(ctx); err != nil {
+		s.log.Warn("L2 finality not updated", "err", err)
+	}
+	h := s.heads()
+	if err := h.Check(); err != nil {
+		return safesource.Heads{}, fmt.Errorf("%s: %w", s.cfg.Name, err)
+	}
+	s.metrics.RecordDerived(derived)
+	s.metrics.RecordHeads(h.Safe.Number, h.Finalized.Number, h.CurrentL1.Number)
+	s.snapMu.Lock()
+	prev := s.snap.heads
+	s.snap.heads = h
+	s.snap.derived += uint64(derived)
+	s.snapMu.Unlock()
+	if h.Safe != prev.Safe {
+		s.log.Info("Derived safe head", "safe", h.Safe.Number, "hash", h.Safe.Hash, "finalized", h.Finalized.Number,
+			"l1", h.CurrentL1.Number, "blocks", derived)
+	}
+	return h, nil
+}
+
+// heads returns the derived heads. Callers hold s.mu.
+func (s *Source) heads() safesource.Heads {
+	safe := s.localSafe
+	if s.fin.finalized.Number > safe.Number {
+		// a restart put the safe head below what was finalized: finalized
+		// blocks were derived too
+		safe = s.fin.finalized
+	}
+	return safesource.Heads{Safe: safe, LocalSafe: safe, Finalized: s.fin.finalized, CurrentL1: s.pipeline.Origin()}
+}
+
+// derive steps the pipeline and consolidates what it derives, until it waits
+// for L1 data, needs a block built, or the budget is spent. It returns how
+// many blocks it found in the engine.
+func (s *Source) derive(ctx context.Context) (int, error) {
+	deadline := time.Now().Add(s.cfg.StepBudget)
+	derived := 0
+	for ctx.Err() == nil && time.Now().Before(deadline) && derived < s.cfg.MaxBlocksPerCall {
+		if s.attrs != nil {
+			ok, err := s.consolidate(ctx)
+			if err != nil || !ok {
+				return derived, err
+			}
+			derived++
+			continue
+		}
+		a, err := s.step(ctx)
+		switch {
+		case err == io.EOF:
+			return derived, nil // waiting for L1
+		case err == nil:
+			s.attrs = a // nil: progress inside the pipeline
+		case errors.Is(err, derive.NotEnoughData):
+		case errors.Is(err, derive.ErrReset):
+			s.log.Warn("Derivation reset (L1 reorg or inconsistent L2)", "err", err)
+			if err := s.reset(ctx, "reset"); err != nil {
+				return derived, err
+			}
+		case errors.Is(err, derive.ErrCritical):
+			s.critical = fmt.Errorf("%s: %w: %w", s.cfg.Name, ErrDerivation, err)
+			s.log.Error("Derivation stopped", "err", err, "safe", s.localSafe.Number)
+			return derived, s.critical
+		default: // temporary: try again next call
+			return derived, fmt.Errorf("%s: deriving on %d: %w", s.cfg.Name, s.pending.Number, err)
+		}
+	}
+	return derived, ctx.Err()
+}
+
+// step runs one pipeline step, turning a panic inside it into an error:
+// nothing an L1 node serves may bring the process down.
+func (s *Source) step(ctx context.Context) (a *derive.AttributesWithParent, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = derive.NewCriticalError(fmt.Errorf("derivation pipeline panicked on block %d (is Config.L1ChainConfig set for this L1?): %v", s.pending.Number+1, r))
+		}
+	}()
+	return s.pipeline.Step(ctx, s.pending)
+}
+
+// consolidate compares the engine's block after s.pending with the derived
+// attributes. A match advances the derived heads; a missing or different
+// block is handed out to be built, and ok is false.
+func (s *Source) consolidate(ctx context.Context) (ok bool, err error) {
+	a := s.attrs
+	if a.Parent != s.pending {
+		// the pipeline derived on another parent than asked: drop them
+		s.log.Warn("Derived attributes on an unexpected parent; re-deriving", "parent", a.Parent, "pending", s.pending)
+		s.attrs = nil
+		return true, s.reset(ctx, "unexpected parent")
+	}
+	n := a.Parent.Number + 1
+	env, err := s.l2.PayloadByNumber(ctx, n)
+	switch {
+	case errors.Is(err, ethereum.NotFound):
+		s.requestBuild(a, "the engine has no block there")
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("%s: engine block %d: %w", s.cfg.Name, n, err)
+	case env == nil || env.ExecutionPayload == nil:
+		return false, fmt.Errorf("%s: engine block %d: empty answer", s.cfg.Name, n)
+	}
+	if err := attributes.AttributesMatchBlock(s.rollup, a.Attributes, a.Parent.Hash, env, s.log); err != nil {
+		s.requestBuild(a, err.Error())
+		return false, nil
+	}
+	ref, err := derive.PayloadToBlockRef(s.rollup, env.ExecutionPayload)
+	if err != nil {
+		return false, fmt.Errorf("%s: engine block %d: %w", s.cfg.Name, n, err)
+	}
+	s.pending = ref
+	if a.Concluding {
+		s.localSafe = ref
+		s.fin.derived(ref, a.DerivedFrom)
+	}
+	s.attrs = nil
+	s.setBuild(nil)
+	return true, nil
+}
+
+// requestBuild hands a derived block out to be built.
+func (s *Source) requestBuild(a *derive.AttributesWithParent, why string) {
+	s.snapMu.Lock()
+	again := s.snap.build != nil && s.snap.build.Parent == a.Parent
+	s.snapMu.Unlock()
+	if !again {
+		s.metrics.RecordBuildRequest()
+		s.log.Debug("Derived block not in the engine; asking for it to be built", "number", a.Parent.Number+1,
+			"parent", a.Parent.Number, "parent_hash", a.Parent.Hash, "why", why)
+	}
+	s.setBuild(&safesource.BuildRequest{Parent: a.Parent, Attributes: a.Attributes, DerivedFrom: a.DerivedFrom})
+}
+
+func (s *Source) setBuild(r *safesource.BuildRequest) {
+	s.snapMu.Lock()
+	s.snap.build = r
+	s.snapMu.Unlock()
+}
+
+// reset restarts the pipeline from the engine's heads: op-node's
+// sync.FindL2Heads walks back from the engine's head to a safe block whose L1
+// origins are canonical, far enough back to re-read the batches after it.
+// Finalized never moves back.
+func (s *Source) reset(ctx context.Context, why string) error {
+	found, err := opsync.FindL2Heads(ctx, s.rollup, s.l1, s.l2, s.log, &opsync.Config{})
+	if err != nil {
+		return fmt.Errorf("%s: finding the engine's heads to derive from: %w", s.cfg.Name, err)
+	}
+	s.pipeline.Reset()
+	s.pipeline.ConfirmEngineReset()
+	s.pending, s.localSafe, s.attrs = found.Safe, found.Safe, nil
+	s.fin.reset(found.Finalized)
+	s.setBuild(nil)
+	s.metrics.RecordReset()
+	s.snapMu.Lock()
+	s.snap.resets++
+	s.snapMu.Unlock()
+	s.log.Info("Deriving from the engine's heads", "why", why, "safe", found.Safe.Number, "safe_hash", found.Safe.Hash,
+		"finalized", found.Finalized.Number, "unsafe", found.Unsafe.Number)
+	return nil
+}
+
+// PendingBuild returns the derived block the engine lacked (or held another
+// block for) at the last Heads call.
+func (s *Source) PendingBuild() (safesource.BuildRequest, bool) {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	if s.snap.build == nil {
+		return safesource.BuildRequest{}, false
+	}
+	return *s.snap.build, true
+}
+
+// L2BlockRefByNumber returns the engine's block at height n, for heights at
+// or below the derived safe head; above it wraps safesource.ErrNotFound.
+func (s *Source) L2BlockRefByNumber(ctx context.Context, n uint64) (eth.L2BlockRef, error) {
+	s.snapMu.Lock()
+	safe := s.snap.heads.Safe
+	s.snapMu.Unlock()
+	if n > safe.Number || safe.Hash == (common.Hash{}) {
+		return eth.L2BlockRef{}, fmt.Errorf("%s: block %d is above the derived safe head %d: %w", s.cfg.Name, n, safe.Number, safesource.ErrNotFound)
+	}
+	ref, err := s.l2.L2BlockRefByNumber(ctx, n)
+	if errors.Is(err, ethereum.NotFound) {
+		return eth.L2BlockRef{}, fmt.Errorf("%s: engine block %d: %w", s.cfg.Name, n, safesource.ErrNotFound)
+	}
+	if err != nil {
+		return eth.L2BlockRef{}, fmt.Errorf("%s: engine block %d: %w", s.cfg.Name, n, err)
+	}
+	return ref, nil
+}
+
+// Status is what the source has derived.
+type Status struct {
+	Heads safesource.Heads
+	// Building is the height handed out to be built; zero when none.
+	Building uint64
+	// Derived counts blocks derived and found in the engine; Resets counts
+	// pipeline restarts (the first start included).
+	Derived uint64
+	Resets  int
+}
+
+// Status returns a snapshot; it does not wait for a Heads call in flight.
+func (s *Source) Status() Status {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	st := Status{Heads: s.snap.heads, Derived: s.snap.derived, Resets: s.snap.resets}
+	if s.snap.build != nil {
+		st.Building = s.snap.build.Parent.Number + 1
+	}
+	return st
+}
+
+// noBlobs refuses blob reads: no L1 beacon endpoint was given.
+type noBlobs struct{}
+
+func (noBlobs) GetBlobsByHash(context.Context, uint64, []common.Hash) ([]*eth.Blob, error) {
+	return nil, errors.New("l1derive: a batch is in blobs, but no L1 beacon endpoint is configured")
+}
