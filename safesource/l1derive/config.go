@@ -28,6 +28,11 @@ type Config struct {
 	// L1s must set it, or derivation stops with a clear error at the first
 	// such header.
 	L1ChainConfig *params.ChainConfig
+	// CheckOnly makes the source a checker of an engine that follows
+	// another source (see CrossCheck): a derived block the engine lacks is
+	// waited for, never handed out to be built, and one the engine holds
+	// differently is an error wrapping ErrMismatch, for good.
+	CheckOnly bool
 }
 
 // DefaultConfig returns the defaults.

@@ -46,6 +46,10 @@ var (
 	_ safesource.Builder        = (*Source)(nil)
 )
 
+// ErrMismatch is wrapped, in CheckOnly mode, when the engine holds another
+// block than L1 derives at a height.
+var ErrMismatch = errors.New("engine block differs from the block derived from L1")
+
 // ErrDerivation is wrapped when the derivation pipeline hits an error it
 // cannot go past (op-node's critical errors); the source stops deriving
 // until it is restarted.
@@ -243,6 +247,8 @@ func (s *Source) consolidate(ctx context.Context) (ok bool, err error) {
 	n := a.Parent.Number + 1
 	env, err := s.l2.PayloadByNumber(ctx, n)
 	switch {
+	case errors.Is(err, ethereum.NotFound) && s.cfg.CheckOnly:
+		return false, nil // the engine is not there yet
 	case errors.Is(err, ethereum.NotFound):
 		s.requestBuild(a, "the engine has no block there")
 		return false, nil
@@ -252,6 +258,13 @@ func (s *Source) consolidate(ctx context.Context) (ok bool, err error) {
 		return false, fmt.Errorf("%s: engine block %d: empty answer", s.cfg.Name, n)
 	}
 	if err := attributes.AttributesMatchBlock(s.rollup, a.Attributes, a.Parent.Hash, env, s.log); err != nil {
+		if s.cfg.CheckOnly {
+			s.critical = fmt.Errorf("%s: block %d (%s) in the engine, on %d (%s): %w: %w", s.cfg.Name, n,
+				env.ExecutionPayload.BlockHash, a.Parent.Number, a.Parent.Hash, ErrMismatch, err)
+			s.log.Error("Engine block differs from the block derived from L1", "number", n,
+				"hash", env.ExecutionPayload.BlockHash, "derived_from", a.DerivedFrom.Number, "err", err)
+			return false, s.critical
+		}
 		s.requestBuild(a, err.Error())
 		return false, nil
 	}
