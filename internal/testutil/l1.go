@@ -18,7 +18,6 @@ import (
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/node"
 	"github.com/ethereum/go-ethereum/rpc"
-	"github.com/ethereum/go-ethereum/trie"
 
 	"github.com/ethereum-optimism/optimism/op-service/client"
 	"github.com/ethereum-optimism/optimism/op-service/eth"
@@ -44,10 +43,12 @@ type L1Config struct {
 
 // L1 is an in-memory L1 chain served over HTTP JSON-RPC without auth, behind
 // switchable Faults: eth_chainId, eth_blockNumber, eth_getBlockByNumber
-// (numbers and the latest/pending/safe/finalized/earliest labels) and
-// eth_getBlockByHash, answered like geth does, so that op-service's
-// sources.L1Client reads it with its hash checks on. The chain is scripted:
-// SetHead, Advance, Reorg and SetLabels. It is safe for concurrent use.
+// (numbers and the latest/pending/safe/finalized/earliest labels),
+// eth_getBlockByHash, eth_getBlockReceipts and eth_getTransactionReceipt,
+// answered like geth does, so that op-service's sources.L1Client reads it
+// with its hash and receipt checks on. The chain is scripted: SetHead,
+// Advance, Reorg and SetLabels; a Linked L1 also carries the transactions
+// queued with Include. It is safe for concurrent use.
 //
 // By default block n of the original chain is the Tree's synthetic L1 block
 // (its ref is L1Ref(n)), so the L1 origins of every Tree block are canonical
@@ -64,9 +65,11 @@ type L1 struct {
 	server *httptest.Server
 
 	mu        sync.Mutex
-	blocks    map[common.Hash]*types.Block // every block built, canonical or not
-	children  map[l1ChildKey]*types.Block
-	canon     []l1Entry // canonical chain by number; the last one is the head
+	blocks    map[common.Hash]*types.Block   // every block built, canonical or not
+	receipts  map[common.Hash]types.Receipts // by block hash; absent for blocks without transactions
+	children  map[l1ChildKey]*types.Block    // blocks without transactions, built once
+	pending   []*types.Transaction           // queued by Include for the next block on the head's fork
+	canon     []l1Entry                      // canonical chain by number; the last one is the head
 	safe      uint64
 	finalized uint64
 	calls     []Call
@@ -114,11 +117,12 @@ func startL1(cfg L1Config, fail func(format string, args ...any)) (*L1, error) {
 		cfg:       cfg,
 		faults:    new(Faults),
 		blocks:    map[common.Hash]*types.Block{},
+		receipts:  map[common.Hash]types.Receipts{},
 		children:  map[l1ChildKey]*types.Block{},
 		safe:      cfg.Safe,
 		finalized: cfg.Finalized,
 	}
-	l.extendLocked(cfg.Head+1, 0)
+	l.extendLocked(cfg.Head+1, 0, nil)
 	srv := rpc.NewServer()
 	if err := srv.RegisterName("eth", &l1EthAPI{l}); err != nil {
 		return nil, fmt.Errorf("testutil: registering L1 eth API: %w", err)
@@ -176,7 +180,8 @@ func (l *L1) Ref(n uint64) eth.L1BlockRef {
 	return l1BlockRef(l.canon[n].block)
 }
 
-// Advance appends k blocks to the canonical chain, on the head's fork.
+// Advance appends k blocks to the canonical chain, on the head's fork. The
+// first of them carries the transactions queued with Include.
 func (l *L1) Advance(k int) {
 	if k < 0 {
 		l.fail("testutil: L1.Advance(%d): negative", k)
@@ -184,11 +189,12 @@ func (l *L1) Advance(k int) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.extendLocked(uint64(k), l.canon[len(l.canon)-1].tag)
+	l.extendLocked(uint64(k), l.canon[len(l.canon)-1].tag, l.takePendingLocked(k))
 }
 
 // SetHead moves the head to height n: higher extends the chain on the head's
-// fork, lower truncates it (as a node that rewinds). Truncating below the
+// fork (the first new block carries the transactions queued with Include),
+// lower truncates it (as a node that rewinds). Truncating below the
 // finalized label is a setup mistake; the safe label is lowered to n if above.
 func (l *L1) SetHead(n uint64) {
 	l.mu.Lock()
@@ -196,7 +202,7 @@ func (l *L1) SetHead(n uint64) {
 	head := uint64(len(l.canon) - 1)
 	switch {
 	case n > head:
-		l.extendLocked(n-head, l.canon[head].tag)
+		l.extendLocked(n-head, l.canon[head].tag, l.takePendingLocked(int(n-head)))
 	case n < l.finalized:
 		l.fail("testutil: L1.SetHead(%d): below the finalized block %d", n, l.finalized)
 	default:
@@ -219,11 +225,14 @@ func (l *L1) SetLabels(safe, finalized uint64) {
 }
 
 // Reorg replaces every canonical block above height at with a block of fork
-// tag, keeping the head's height: block at+1 and up are rebuilt on block at.
-// Tag 0 is the original chain, so Reorg(at, 0) restores it (for the default
-// L1, the Tree's L1 origins). The replaced blocks stay available by hash, as
-// in geth. The safe label is lowered to at if above; reorging the finalized
-// block, or a Reorg that changes nothing, is a setup mistake.
+// tag, keeping the head's height: block at+1 and up are rebuilt on block at,
+// without transactions (so reorging out the block that carries a batch drops
+// the batch; transactions still queued with Include stay queued). Tag 0 is
+// the original chain, so Reorg(at, 0) restores it where it had no included
+// transactions (for the default L1, the Tree's L1 origins). The replaced
+// blocks stay available by hash, as in geth. The safe label is lowered to at
+// if above; reorging the finalized block, or a Reorg that changes nothing, is
+// a setup mistake.
 func (l *L1) Reorg(at uint64, tag uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -236,12 +245,12 @@ func (l *L1) Reorg(at uint64, tag uint64) {
 		l.fail("testutil: L1.Reorg(%d): below the finalized block %d", at, l.finalized)
 		return
 	}
-	if l.childLocked(l.canon[at].block, at+1, tag).Hash() == l.canon[at+1].block.Hash() {
+	if l.childLocked(l.canon[at].block, at+1, tag, nil).Hash() == l.canon[at+1].block.Hash() {
 		l.fail("testutil: L1.Reorg(%d, %d): block %d already has tag %d; nothing would change", at, tag, at+1, tag)
 		return
 	}
 	l.canon = l.canon[:at+1]
-	l.extendLocked(head-at, tag)
+	l.extendLocked(head-at, tag, nil)
 	l.safe = min(l.safe, at)
 }
 
@@ -292,26 +301,37 @@ func OpenL1Client(url string) (*sources.L1Client, func(), error) {
 	return c, rpcClient.Close, nil
 }
 
-// extendLocked appends k canonical blocks of fork tag. Callers hold l.mu (or
-// own l alone).
-func (l *L1) extendLocked(k uint64, tag uint64) {
-	for range k {
+// extendLocked appends k canonical blocks of fork tag, the first carrying
+// txs. Callers hold l.mu (or own l alone).
+func (l *L1) extendLocked(k uint64, tag uint64, txs []*types.Transaction) {
+	for i := range k {
 		var parent *types.Block
 		n := uint64(len(l.canon))
 		if n > 0 {
 			parent = l.canon[n-1].block
 		}
-		l.canon = append(l.canon, l1Entry{block: l.childLocked(parent, n, tag), tag: tag})
+		var blockTxs []*types.Transaction
+		if i == 0 {
+			blockTxs = txs
+		}
+		l.canon = append(l.canon, l1Entry{block: l.childLocked(parent, n, tag, blockTxs), tag: tag})
 	}
 }
 
-// childLocked returns block n of fork tag on parent (nil for genesis),
-// building it on first use; the same (parent, n, tag) always gives the same
-// block. Callers hold l.mu.
-func (l *L1) childLocked(parent *types.Block, n uint64, tag uint64) *types.Block {
+// childLocked returns block n of fork tag on parent (nil for genesis). A
+// block without transactions is built on first use: the same (parent, n,
+// tag) always gives the same block. A block with txs is built anew, with its
+// receipts. Callers hold l.mu.
+func (l *L1) childLocked(parent *types.Block, n uint64, tag uint64, txs []*types.Transaction) *types.Block {
 	var parentHash common.Hash
 	if parent != nil {
 		parentHash = parent.Hash()
+	}
+	if len(txs) > 0 {
+		b, receipts := linkedL1BlockWithTxs(parentHash, n, tag, txs, l.cfg.ChainID)
+		l.blocks[b.Hash()] = b
+		l.receipts[b.Hash()] = receipts
+		return b
 	}
 	key := l1ChildKey{parent: parentHash, number: n, tag: tag}
 	if b, ok := l.children[key]; ok {
@@ -322,16 +342,16 @@ func (l *L1) childLocked(parent *types.Block, n uint64, tag uint64) *types.Block
 		// the Tree's synthetic L1 block: the L1 origin of Tree blocks
 		b = types.NewBlockWithHeader(l1Header(n))
 	} else {
-		b = linkedL1Block(parentHash, n, tag)
+		b, _ = linkedL1BlockWithTxs(parentHash, n, tag, nil, l.cfg.ChainID)
 	}
 	l.children[key] = b
 	l.blocks[b.Hash()] = b
 	return b
 }
 
-// linkedL1Block builds a post-merge L1 block at height n on parent: no
-// transactions, an empty withdrawals list, the tag in its extra data.
-func linkedL1Block(parent common.Hash, n uint64, tag uint64) *types.Block {
+// linkedL1Header returns the header of a post-merge L1 block at height n on
+// parent, with the tag in its extra data; types.NewBlock fills in the roots.
+func linkedL1Header(parent common.Hash, n uint64, tag uint64) *types.Header {
 	extra := binary.BigEndian.AppendUint64(nil, tag)
 	seed := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, n), tag)
 	header := &types.Header{
@@ -346,8 +366,7 @@ func linkedL1Block(parent common.Hash, n uint64, tag uint64) *types.Block {
 		MixDigest:  crypto.Keccak256Hash([]byte("lightcl/testutil randao"), seed),
 		BaseFee:    new(big.Int).Set(l1BaseFee),
 	}
-	body := &types.Body{Withdrawals: []*types.Withdrawal{}}
-	return types.NewBlock(header, body, nil, trie.NewStackTrie(nil), types.DefaultBlockConfig)
+	return header
 }
 
 func l1BlockRef(b *types.Block) eth.L1BlockRef {
@@ -404,7 +423,7 @@ func (a *l1EthAPI) GetBlockByNumber(numberOrLabel string, fullTx bool) (json.Raw
 			return nil, nil
 		}
 	}
-	return marshalBlock(l.canon[n].block, fullTx)
+	return l.marshalBlockLocked(l.canon[n].block, fullTx)
 }
 
 // GetBlockByHash serves eth_getBlockByHash for any block the L1 built,
@@ -417,5 +436,5 @@ func (a *l1EthAPI) GetBlockByHash(hash common.Hash, fullTx bool) (json.RawMessag
 	if !ok {
 		return nil, nil
 	}
-	return marshalBlock(b, fullTx)
+	return l.marshalBlockLocked(b, fullTx)
 }
