@@ -31,6 +31,7 @@ func badFlag(flag string, format string, args ...any) error {
 const (
 	sourceL2     = "l2"
 	sourceQuorum = "quorum"
+	sourceL1     = "l1"
 )
 
 // nodeConfig is minimal-node's configuration, read from flags and checked.
@@ -38,13 +39,15 @@ type nodeConfig struct {
 	EngineURL        string
 	JWTSecretPath    string
 	RollupConfigPath string
-	Source           string   // sourceL2 or sourceQuorum
+	Source           string   // sourceL2, sourceQuorum or sourceL1
 	FollowURLs       []string // one for sourceL2, at least two for sourceQuorum
 	Quorum           int      // M for sourceQuorum; 0: a strict majority
 	FollowKind       remotel2.Kind
 	FollowTimeout    time.Duration
 	L1URL            string // --l1; empty: no L1 verification
 	L1Verify         bool   // --l1.verify
+	L1BeaconURL      string // --l1.beacon; empty: blob batches refused
+	L1CrossCheck     bool   // --l1.crosscheck
 	Backfill         bool   // --sync.mode backfill
 	BackfillURL      string // where payloads come from; empty: the single EL source
 	PollInterval     time.Duration
@@ -89,10 +92,9 @@ func configFromCLI(c *cli.Context) (nodeConfig, error) {
 	}
 	cfg.FollowKind = kind
 	cfg.L1URL, cfg.L1Verify = c.String(flagL1), c.Bool(flagL1Verify)
-	if cfg.L1URL != "" {
-		if err := checkURL(flagL1, cfg.L1URL); err != nil {
-			return cfg, err
-		}
+	cfg.L1BeaconURL, cfg.L1CrossCheck = c.String(flagL1Beacon), c.Bool(flagL1CrossCheck)
+	if err := checkL1(cfg); err != nil {
+		return cfg, err
 	}
 	cfg.BackfillURL = c.String(flagBackfillSource)
 	switch m := c.String(flagSyncMode); m {
@@ -101,6 +103,9 @@ func configFromCLI(c *cli.Context) (nodeConfig, error) {
 			return cfg, badFlag(flagBackfillSource, "only --%s backfill fetches payloads", flagSyncMode)
 		}
 	case "backfill":
+		if cfg.Source == sourceL1 {
+			return cfg, badFlag(flagSyncMode, "backfill fetches payloads from a remote; --%s %s builds the derived blocks itself", flagSource, sourceL1)
+		}
 		cfg.Backfill = true
 		if cfg.BackfillURL != "" {
 			if err := checkURL(flagBackfillSource, cfg.BackfillURL); err != nil {
@@ -135,6 +140,14 @@ func configFromCLI(c *cli.Context) (nodeConfig, error) {
 // together: one remote for l2, at least two and 1 <= M <= N for quorum.
 func checkFollow(source string, urls []string, m int) error {
 	switch source {
+	case sourceL1:
+		if len(urls) > 0 {
+			return badFlag(flagFollowSource, "not used with --%s %s, which follows no remote (--%s adds an L1 check to --%s %s)",
+				flagSource, sourceL1, flagL1CrossCheck, flagSource, sourceL2)
+		}
+		if m != 0 {
+			return badFlag(flagFollowQuorum, "%d: only --%s %s takes a threshold", m, flagSource, sourceQuorum)
+		}
 	case sourceL2:
 		switch len(urls) {
 		case 0:
@@ -156,15 +169,44 @@ func checkFollow(source string, urls []string, m int) error {
 			return badFlag(flagFollowQuorum, "%d out of range: want 1..%d (the number of --%s), or 0 for a strict majority",
 				m, len(urls), flagFollowSource)
 		}
-	case "l1":
-		return badFlag(flagSource, "%q is not built yet; use %s or %s", source, sourceL2, sourceQuorum)
 	default:
-		return badFlag(flagSource, "unknown source %q: want %s, %s or l1", source, sourceL2, sourceQuorum)
+		return badFlag(flagSource, "unknown source %q: want %s, %s or %s", source, sourceL2, sourceQuorum, sourceL1)
 	}
 	for _, u := range urls {
 		if err := checkURL(flagFollowSource, u); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkL1 checks the L1 flags against --source: deriving from L1 (--source
+// l1 or --l1.crosscheck) needs --l1, and --source l1 a rollup config file.
+func checkL1(cfg nodeConfig) error {
+	if cfg.L1URL != "" {
+		if err := checkURL(flagL1, cfg.L1URL); err != nil {
+			return err
+		}
+	}
+	if cfg.L1BeaconURL != "" {
+		if err := checkURL(flagL1Beacon, cfg.L1BeaconURL); err != nil {
+			return err
+		}
+	}
+	derives := cfg.Source == sourceL1 || cfg.L1CrossCheck
+	switch {
+	case cfg.Source == sourceL1 && cfg.L1CrossCheck:
+		return badFlag(flagL1CrossCheck, "--%s %s derives from L1 already; the cross-check is for --%s %s or %s",
+			flagSource, sourceL1, flagSource, sourceL2, sourceQuorum)
+	case derives && cfg.L1URL == "":
+		if cfg.Source == sourceL1 {
+			return badFlag(flagL1, "required with --%s %s: the L1 JSON-RPC URL to derive from", flagSource, sourceL1)
+		}
+		return badFlag(flagL1, "required with --%s: the L1 JSON-RPC URL to derive from", flagL1CrossCheck)
+	case cfg.Source == sourceL1 && cfg.RollupConfigPath == "":
+		return badFlag(flagRollupConfig, "required with --%s %s: op-node's rollup.json for the chain to derive", flagSource, sourceL1)
+	case !derives && cfg.L1BeaconURL != "":
+		return badFlag(flagL1Beacon, "only used when deriving from L1 (--%s %s or --%s)", flagSource, sourceL1, flagL1CrossCheck)
 	}
 	return nil
 }

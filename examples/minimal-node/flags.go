@@ -26,6 +26,8 @@ const (
 	flagBackfillSource = "l2.backfill.source"
 	flagL1             = "l1"
 	flagL1Verify       = "l1.verify"
+	flagL1Beacon       = "l1.beacon"
+	flagL1CrossCheck   = "l1.crosscheck"
 	flagPollInterval   = "poll-interval"
 	flagRPCAddr        = "rpc.addr"
 	flagRPCPort        = "rpc.port"
@@ -46,8 +48,8 @@ func nodeFlags() []cli.Flag {
 			Usage: "path to op-node's rollup.json; when absent, the optimism_rollupConfig of the rollup-node remotes is used " +
 				"(for a quorum every rollup-node member is asked and all must describe the same chain)"},
 		&cli.StringFlag{Name: flagSource, EnvVars: envVar(flagSource), Value: sourceL2,
-			Usage: "where safe and finalized come from: l2 (one remote L2 node) or quorum (what --" + flagFollowQuorum +
-				" of the --" + flagFollowSource + " remotes agree on); l1 is not built yet"},
+			Usage: "where safe and finalized come from: l2 (one remote L2 node), quorum (what --" + flagFollowQuorum +
+				" of the --" + flagFollowSource + " remotes agree on) or l1 (derived from --" + flagL1 + " by op-node's derivation pipeline; needs --" + flagRollupConfig + ")"},
 		&cli.StringSliceFlag{Name: flagFollowSource, EnvVars: envVar(flagFollowSource),
 			Usage: "a remote L2 node to follow: an L2 EL's JSON-RPC or a rollup node's RPC URL; once for --source l2, " +
 				"at least twice for --source quorum (comma-separated in the env var)"},
@@ -63,6 +65,10 @@ func nodeFlags() []cli.Flag {
 			Usage: "backfill: an L2 EL's JSON-RPC URL to fetch payloads from; default: the --l2.follow.source remote when it is one L2 EL"},
 		&cli.StringFlag{Name: flagL1, EnvVars: envVar(flagL1),
 			Usage: "an L1 JSON-RPC URL: every head's L1 origin is checked canonical on it, and finality not claimed ahead of L1's"},
+		&cli.StringFlag{Name: flagL1Beacon, EnvVars: envVar(flagL1Beacon),
+			Usage: "an L1 beacon node's HTTP URL, for batches posted as blobs (--" + flagSource + " l1 and --" + flagL1CrossCheck + ")"},
+		&cli.BoolFlag{Name: flagL1CrossCheck, EnvVars: envVar(flagL1CrossCheck),
+			Usage: "with --" + flagSource + " l2 or quorum and --" + flagL1 + ": also derive from L1 in the background and halt, with an alarm, when the followed chain differs from L1's"},
 		&cli.BoolFlag{Name: flagL1Verify, EnvVars: envVar(flagL1Verify), Value: true,
 			Usage: "with --l1, verify the source's heads against L1; false trusts the source blindly (a warning says so)"},
 		&cli.DurationFlag{Name: flagPollInterval, EnvVars: envVar(flagPollInterval), Value: 2 * time.Second,

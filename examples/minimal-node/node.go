@@ -29,6 +29,7 @@ import (
 	"github.com/lightcl/lightcl/engineadapter"
 	"github.com/lightcl/lightcl/reorg"
 	"github.com/lightcl/lightcl/safesource"
+	"github.com/lightcl/lightcl/safesource/l1derive"
 	"github.com/lightcl/lightcl/safesource/quorum"
 	"github.com/lightcl/lightcl/safesource/remotel2"
 )
@@ -51,6 +52,7 @@ type node struct {
 	source    safesource.SafeHeadSource
 	members   []*remotel2.Source // the remotes, in flag order
 	quorum    *quorum.Quorum     // nil unless --source quorum
+	deriver   *l1derive.Source   // nil unless --source l1 or --l1.crosscheck
 	adapter   *engineadapter.Adapter
 	servers   []*http.Server
 	listeners []net.Listener
@@ -91,10 +93,12 @@ func (n *node) setup(ctx context.Context) error {
 		return err
 	}
 
-	// The source first: rollup nodes can supply the rollup config.
+	// The remotes first: rollup nodes can supply the rollup config.
 	n.configFrom = n.cfg.RollupConfigPath
-	if err := n.buildSource(ctx, reg); err != nil {
-		return err
+	if n.cfg.Source != sourceL1 {
+		if err := n.buildSource(ctx, reg); err != nil {
+			return err
+		}
 	}
 	if err := n.rollup.Check(); err != nil {
 		return &flagError{flag: flagRollupConfig, err: fmt.Errorf("rollup config from %s: %w", n.configFrom, err)}
@@ -105,6 +109,10 @@ func (n *node) setup(ctx context.Context) error {
 	if err := n.dialEngine(sctx, secret); err != nil {
 		return err
 	}
+	if err := n.deriveFromL1(sctx, reg); err != nil {
+		return err
+	}
+	n.startLine = append(n.sourceDescription(), n.startLine...)
 	acfg := engineadapter.DefaultConfig()
 	if n.cfg.Backfill {
 		acfg.SyncMode = reorg.Backfill
@@ -118,6 +126,11 @@ func (n *node) setup(ctx context.Context) error {
 		// a round asks every member for its heads, then some for blocks by
 		// number; each call is bounded by --l2.follow.timeout
 		acfg.SourceTimeout = quorumRoundCalls * n.cfg.FollowTimeout
+	}
+	if n.deriver != nil {
+		// derivation stops taking new steps after half of --l2.follow.timeout;
+		// the step in flight may take one more call
+		acfg.SourceTimeout += n.cfg.FollowTimeout
 	}
 	n.adapter, err = engineadapter.New(acfg, n.engine, n.source, n.log, adapterMetrics)
 	if err != nil {
@@ -178,7 +191,7 @@ func (n *node) dialEngine(ctx context.Context, secret eth.Bytes32) error {
 			return engineError(n.cfg.EngineURL, fmt.Errorf("reading its %s head: %w", label, err))
 		}
 	}
-	n.startLine = append(n.sourceDescription(), "chain_id", id.ToInt(),
+	n.startLine = append(n.startLine, "chain_id", id.ToInt(),
 		"rollup_config", n.configFrom,
 		"unsafe", heads[0].Number, "unsafe_hash", heads[0].Hash, "safe", heads[1].Number, "safe_hash", heads[1].Hash,
 		"finalized", heads[2].Number, "finalized_hash", heads[2].Hash)

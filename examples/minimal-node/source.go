@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-
 	"github.com/lightcl/lightcl/safesource"
 	"github.com/lightcl/lightcl/safesource/l1verify"
 	"github.com/lightcl/lightcl/safesource/quorum"
@@ -221,6 +220,18 @@ func memberNames(urls []string) []string {
 
 // sourceDescription is the source part of the start-up line.
 func (n *node) sourceDescription() []any {
+	if n.cfg.Source == sourceL1 {
+		return []any{"source", n.source.Name(), "kind", sourceL1, "l1", n.cfg.L1URL, "l1_beacon", n.cfg.L1BeaconURL}
+	}
+	desc := n.followDescription()
+	if n.cfg.L1CrossCheck {
+		desc = append(desc, "l1_crosscheck", n.cfg.L1URL)
+	}
+	return desc
+}
+
+// followDescription describes the remote or the quorum followed.
+func (n *node) followDescription() []any {
 	if n.quorum == nil {
 		return []any{"source", n.source.Name(), "kind", n.members[0].Kind(), "l1_verify", n.l1Verify}
 	}

@@ -123,7 +123,11 @@ func (n *node) status() *nodeStatus {
 		LastAction: st.LastAction, LastReason: st.LastReason, Halted: st.Halted, Syncing: st.Syncing,
 		LastError: errString(st.LastError), Ticks: st.Ticks,
 	}
-	if n.quorum == nil {
+	switch {
+	case n.cfg.Source == sourceL1:
+		out.Kind = sourceL1
+		return out
+	case n.quorum == nil:
 		out.Kind = n.members[0].Kind().String()
 		return out
 	}
