@@ -74,8 +74,9 @@ func FundedKey() *ecdsa.PrivateKey {
 // builds and executes blocks without it (the L1-info deposit calls an empty
 // account, so L1 fee parameters read as zero).
 type Genesis struct {
-	core  *core.Genesis
-	block *types.Block
+	core   *core.Genesis
+	block  *types.Block
+	modify func(*rollup.Config) // applied by RollupConfig; nil for the default
 }
 
 // NewGenesis returns the test genesis. Every call gives the same genesis
@@ -144,15 +145,35 @@ func (g *Genesis) Block() *types.Block { return g.block }
 // ChainConfig returns the L2 chain config of the genesis.
 func (g *Genesis) ChainConfig() *params.ChainConfig { return g.core.Config }
 
-// RollupConfig returns a fresh op-node rollup config for this genesis; it
-// passes rollup.Config.Check. Its L1 genesis is the synthetic L1Header(0).
+// WithRollupConfig returns the same genesis with another rollup config:
+// RollupConfig gives the default one changed by modify (e.g. another L1
+// genesis, batcher or sequencing window). Start, Node.Engine, Node.L2 and
+// NewSequencer then use it. modify must keep the L2 genesis, the chain ids
+// and the fork times, which the op-geth genesis fixes.
+func (g *Genesis) WithRollupConfig(modify func(*rollup.Config)) *Genesis {
+	return &Genesis{core: g.core, block: g.block, modify: modify}
+}
+
+// RollupConfig returns a fresh op-node rollup config for this genesis; the
+// default passes rollup.Config.Check and its L1 genesis is the synthetic
+// L1Header(0) (see WithRollupConfig).
 func (g *Genesis) RollupConfig() *rollup.Config {
+	cfg := defaultRollupConfig(g.Hash())
+	if g.modify != nil {
+		g.modify(cfg)
+	}
+	return cfg
+}
+
+// defaultRollupConfig is the rollup config of the L2 genesis l2Genesis on
+// the synthetic L1.
+func defaultRollupConfig(l2Genesis common.Hash) *rollup.Config {
 	zero := uint64(0)
 	op := opConfig()
 	return &rollup.Config{
 		Genesis: rollup.Genesis{
 			L1:     eth.HeaderBlockID(L1Header(0)),
-			L2:     eth.BlockID{Hash: g.Hash(), Number: 0},
+			L2:     eth.BlockID{Hash: l2Genesis, Number: 0},
 			L2Time: GenesisTime,
 			SystemConfig: eth.SystemConfig{
 				BatcherAddr: batcherAddr,

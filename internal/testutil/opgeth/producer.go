@@ -132,6 +132,27 @@ func (s *Sequencer) Fork(ctx context.Context, at eth.L2BlockRef, n int, salt uin
 	return s.extend(ctx, at, n, salt, nil)
 }
 
+// BuildAttributes builds one block on parent, which must be the head, from
+// attrs, the caller's own payload attributes (e.g. from op-node's attributes
+// builder, with the timestamp, L1-info deposit and L1 origin the caller
+// chose for that parent), makes it canonical and returns its ref. The
+// payload must hold exactly the attributes' transactions: set NoTxPool.
+func (s *Sequencer) BuildAttributes(ctx context.Context, parent eth.L2BlockRef, attrs *eth.PayloadAttributes) (eth.L2BlockRef, error) {
+	if attrs == nil {
+		return eth.L2BlockRef{}, errors.New("opgeth: BuildAttributes: nil attributes")
+	}
+	s.op.Lock()
+	defer s.op.Unlock()
+	if head := s.Head(); head != parent {
+		return eth.L2BlockRef{}, fmt.Errorf("opgeth: BuildAttributes on %s: the head is %s", parent, head)
+	}
+	ref, err := s.buildWith(ctx, parent, attrs)
+	if err != nil {
+		return eth.L2BlockRef{}, fmt.Errorf("opgeth: building block %d on %s: %w", parent.Number+1, parent, err)
+	}
+	return ref, nil
+}
+
 // SetLabels marks safe and finalized through a forkchoiceUpdated that keeps
 // the head. Both must be on the canonical chain.
 func (s *Sequencer) SetLabels(ctx context.Context, safe, finalized eth.L2BlockRef) error {
@@ -171,6 +192,12 @@ func (s *Sequencer) buildOn(ctx context.Context, parent eth.L2BlockRef, salt uin
 	if err != nil {
 		return eth.L2BlockRef{}, err
 	}
+	return s.buildWith(ctx, parent, attrs)
+}
+
+// buildWith builds one block on parent from attrs and makes it the head; the
+// caller holds s.op.
+func (s *Sequencer) buildWith(ctx context.Context, parent eth.L2BlockRef, attrs *eth.PayloadAttributes) (eth.L2BlockRef, error) {
 	s.mu.Lock()
 	fc := eth.ForkchoiceState{HeadBlockHash: parent.Hash, SafeBlockHash: s.safe.Hash, FinalizedBlockHash: s.finalized.Hash}
 	s.mu.Unlock()
