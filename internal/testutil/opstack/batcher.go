@@ -44,14 +44,18 @@ func (k BatchKind) String() string {
 	}
 }
 
-const (
-	// targetOutputSize is the compressed size at which a channel is full
-	// and the next one starts.
-	targetOutputSize = 100_000
-	// maxFrameSize bounds one frame (its 23 bytes of overhead included); each
+// channelSizes says how the batcher cuts data.
+type channelSizes struct {
+	// target is the compressed size at which a channel is full and the
+	// next one starts.
+	target uint64
+	// maxFrame bounds one frame (its 23 bytes of overhead included); each
 	// frame goes in its own transaction, behind the version byte.
-	maxFrameSize = 120_000
-)
+	maxFrame uint64
+}
+
+// defaultSizes fit a test's blocks in one channel of one frame.
+var defaultSizes = channelSizes{target: 100_000, maxFrame: 120_000}
 
 var (
 	batcherTip    = big.NewInt(params.Wei)
@@ -131,7 +135,7 @@ func (s *Stack) batchData(ctx context.Context, upTo uint64, kind BatchKind) ([][
 		payloads = append(payloads, p)
 		parent = p.ID()
 	}
-	data, err := encodeChannels(s.rollupCfg, kind, payloads)
+	data, err := encodeChannels(s.rollupCfg, kind, s.sizes, payloads)
 	if err != nil {
 		return nil, eth.BlockID{}, fmt.Errorf("opstack: encoding blocks %d..%d as %s batches: %w", posted.Number+1, upTo, kind, err)
 	}
@@ -196,9 +200,9 @@ func (s *Stack) postData(data [][]byte) (eth.L1BlockRef, error) {
 
 // encodeChannels encodes payloads, in order, into as many channels of kind
 // as they need, and returns every frame behind the version byte.
-func encodeChannels(cfg *rollup.Config, kind BatchKind, payloads []*eth.ExecutionPayload) ([][]byte, error) {
+func encodeChannels(cfg *rollup.Config, kind BatchKind, sizes channelSizes, payloads []*eth.ExecutionPayload) ([][]byte, error) {
 	var out [][]byte
-	co, err := newChannelOut(cfg, kind)
+	co, err := newChannelOut(cfg, kind, sizes.target)
 	if err != nil {
 		return nil, err
 	}
@@ -213,41 +217,41 @@ func encodeChannels(cfg *rollup.Config, kind BatchKind, payloads []*eth.Executio
 			return nil, fmt.Errorf("adding block %s: %w", payloads[i].ID(), err)
 		}
 		// the channel is full without this block: close it, start another
-		frames, err := drainChannel(co)
+		frames, err := drainChannel(co, sizes.maxFrame)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, frames...)
-		if co, err = newChannelOut(cfg, kind); err != nil {
+		if co, err = newChannelOut(cfg, kind, sizes.target); err != nil {
 			return nil, err
 		}
 		fresh = true
 	}
-	frames, err := drainChannel(co)
+	frames, err := drainChannel(co, sizes.maxFrame)
 	if err != nil {
 		return nil, err
 	}
 	return append(out, frames...), nil
 }
 
-func newChannelOut(cfg *rollup.Config, kind BatchKind) (derive.ChannelOut, error) {
+func newChannelOut(cfg *rollup.Config, kind BatchKind, target uint64) (derive.ChannelOut, error) {
 	spec := rollup.NewChainSpec(cfg)
 	switch kind {
 	case Singular:
-		comp, err := compressor.NewShadowCompressor(compressor.Config{TargetOutputSize: targetOutputSize, CompressionAlgo: derive.Zlib})
+		comp, err := compressor.NewShadowCompressor(compressor.Config{TargetOutputSize: target, CompressionAlgo: derive.Zlib})
 		if err != nil {
 			return nil, fmt.Errorf("compressor: %w", err)
 		}
 		return derive.NewSingularChannelOut(comp, spec)
 	case Span:
-		return derive.NewSpanChannelOut(targetOutputSize, derive.Zlib, spec)
+		return derive.NewSpanChannelOut(target, derive.Zlib, spec)
 	default:
 		return nil, fmt.Errorf("unknown batch kind %v", kind)
 	}
 }
 
 // drainChannel closes co and returns its frames behind the version byte.
-func drainChannel(co derive.ChannelOut) ([][]byte, error) {
+func drainChannel(co derive.ChannelOut, maxFrame uint64) ([][]byte, error) {
 	if err := co.Close(); err != nil {
 		return nil, fmt.Errorf("closing channel %s: %w", co.ID(), err)
 	}
@@ -255,7 +259,7 @@ func drainChannel(co derive.ChannelOut) ([][]byte, error) {
 	for {
 		var buf bytes.Buffer
 		buf.WriteByte(derivparams.DerivationVersion0)
-		_, err := co.OutputFrame(&buf, maxFrameSize)
+		_, err := co.OutputFrame(&buf, maxFrame)
 		if err != nil && !errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("frame %d of channel %s: %w", len(frames), co.ID(), err)
 		}

@@ -79,6 +79,7 @@ type Stack struct {
 	engine      *sources.EngineClient
 	builder     *derive.FetchingAttributesBuilder
 	batcherKey  *ecdsa.PrivateKey
+	sizes       channelSizes // tests of this package make them small
 
 	mu           sync.Mutex // serialises building and posting; guards the fields below
 	batcherNonce uint64
@@ -132,6 +133,7 @@ func New(t testing.TB, cfg Config) *Stack {
 		seq:         opgeth.NewSequencer(t, node),
 		engine:      node.Engine(t),
 		batcherKey:  key,
+		sizes:       defaultSizes,
 	}
 	// l1ChainConfig nil: the L1 headers carry no excess blob gas, so the
 	// L1-info deposit never reads it. No dependency set: no interop.

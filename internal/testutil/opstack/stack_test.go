@@ -129,6 +129,53 @@ func TestDerivationRebuildsTheSequencersChain(t *testing.T) {
 	}
 }
 
+// TestManyChannelsAndFrames cuts the batches into several channels of
+// several frames each (one transaction per frame, all in one L1 block).
+func TestManyChannelsAndFrames(t *testing.T) {
+	for _, kind := range []BatchKind{Singular, Span} {
+		t.Run(kind.String(), func(t *testing.T) {
+			ctx := testContext(t)
+			s := New(t, Config{})
+			refs, err := s.BuildL2(ctx, 12, transfers(0, 3))
+			require.NoError(t, err)
+			s.sizes = channelSizes{target: 1500, maxFrame: 300}
+
+			data, err := s.BatchData(ctx, 12, kind)
+			require.NoError(t, err)
+			channels := map[string]int{}
+			for _, d := range data {
+				require.LessOrEqual(t, len(d), 1+300)
+				channels[string(d[1:17])]++
+			}
+			require.Greater(t, len(channels), 1, "several channels")
+			require.Less(t, len(channels), 12, "of several blocks")
+			require.Greater(t, len(data), len(channels), "several frames per channel")
+			t.Logf("%d frames in %d channels", len(data), len(channels))
+
+			posted, err := s.PostBatches(ctx, 12, kind)
+			require.NoError(t, err)
+			v := newVerifier(ctx, t, s, s.Sequencer().Engine(t), consolidate(ctx, t, s))
+			got := v.derive(ctx, t)
+			require.Len(t, got, 12)
+			concluding := 0
+			for i, a := range got {
+				require.Equal(t, refs[i].ParentHash, a.Parent.Hash)
+				require.Equal(t, posted, a.DerivedFrom)
+				if a.Concluding {
+					concluding++
+				}
+			}
+			require.True(t, got[11].Concluding)
+			if kind == Span {
+				require.Equal(t, len(channels), concluding, "one span batch per channel")
+			} else {
+				require.Equal(t, 12, concluding)
+			}
+			require.Equal(t, refs[11], v.pending)
+		})
+	}
+}
+
 // frameDataOffset is where a frame's data starts in batcher calldata:
 // version byte, channel id (16), frame number (2), data length (4).
 const frameDataOffset = 1 + 16 + 2 + 4
