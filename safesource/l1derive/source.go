@@ -148,6 +148,9 @@ func (s *Source) Heads(ctx context.Context) (safesource.Heads, error) {
 		}
 		s.started = true
 	}
+	if err := s.checkOrigin(ctx); err != nil {
+		return safesource.Heads{}, err
+	}
 	derived, err := s.derive(ctx)
 	if err != nil {
 		return safesource.Heads{}, err
@@ -171,6 +174,27 @@ func (s *Source) Heads(ctx context.Context) (safesource.Heads, error) {
 			"l1", h.CurrentL1.Number, "blocks", derived)
 	}
 	return h, nil
+}
+
+// checkOrigin restarts derivation when the L1 block it derived up to is no
+// longer canonical. The pipeline itself sees an L1 reorg only when it moves
+// to the next L1 block; one that replaces the L1 head it waits at would go
+// unseen until a new block came.
+func (s *Source) checkOrigin(ctx context.Context) error {
+	origin := s.pipeline.Origin()
+	if origin == (eth.L1BlockRef{}) {
+		return nil // not started yet
+	}
+	at, err := s.l1.L1BlockRefByNumber(ctx, origin.Number)
+	switch {
+	case errors.Is(err, ethereum.NotFound):
+	case err != nil:
+		return fmt.Errorf("%s: reading L1 block %d: %w", s.cfg.Name, origin.Number, err)
+	case at.Hash == origin.Hash:
+		return nil
+	}
+	s.log.Warn("L1 reorg under the derived chain", "l1", origin.Number, "old_hash", origin.Hash, "new_hash", at.Hash)
+	return s.reset(ctx, "L1 reorg")
 }
 
 // heads returns the derived heads. Callers hold s.mu.
