@@ -53,7 +53,7 @@ func (api *lightclAPI) Status(ctx context.Context) (*nodeStatus, error) {
 
 // nodeStatus is lightcl_status's answer.
 type nodeStatus struct {
-	// Source is the source's name, Kind "el", "cl" or "quorum".
+	// Source is the source's name, Kind "el", "cl", "quorum" or "l1".
 	Source string `json:"source"`
 	Kind   string `json:"kind"`
 	// Unsafe, Safe and Finalized are the engine's heads as the adapter set them.
@@ -72,6 +72,23 @@ type nodeStatus struct {
 	Ticks     uint64 `json:"ticks"`
 	// Quorum is set for --source quorum only.
 	Quorum *quorumStatus `json:"quorum,omitempty"`
+	// L1Derivation is set for --source l1 and --l1.crosscheck.
+	L1Derivation *derivationStatus `json:"l1_derivation,omitempty"`
+}
+
+// derivationStatus is what the L1 derivation (or the cross-check) has done.
+type derivationStatus struct {
+	// Safe and Finalized are the derived heads, CurrentL1 the L1 block
+	// derived up to.
+	Safe      eth.BlockID `json:"safe"`
+	Finalized eth.BlockID `json:"finalized"`
+	CurrentL1 eth.BlockID `json:"current_l1"`
+	// Building is the derived block handed to the adapter to build; 0: none.
+	Building uint64 `json:"building"`
+	// Derived counts blocks derived and found in the engine; Resets counts
+	// derivation starts (start-up and L1 reorgs).
+	Derived uint64 `json:"derived"`
+	Resets  int    `json:"resets"`
 }
 
 // quorumStatus is a quorum's threshold, last round and members.
@@ -122,6 +139,13 @@ func (n *node) status() *nodeStatus {
 		Unsafe: st.Unsafe.ID(), Safe: st.Safe.ID(), Finalized: st.Finalized.ID(),
 		LastAction: st.LastAction, LastReason: st.LastReason, Halted: st.Halted, Syncing: st.Syncing,
 		LastError: errString(st.LastError), Ticks: st.Ticks,
+	}
+	if n.deriver != nil {
+		d := n.deriver.Status()
+		out.L1Derivation = &derivationStatus{
+			Safe: d.Heads.Safe.ID(), Finalized: d.Heads.Finalized.ID(), CurrentL1: d.Heads.CurrentL1.ID(),
+			Building: d.Building, Derived: d.Derived, Resets: d.Resets,
+		}
 	}
 	switch {
 	case n.cfg.Source == sourceL1:

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/ethereum-optimism/optimism/op-node/rollup/derive"
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
+	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -68,7 +70,7 @@ func (w *l1World) rollupJSON() string {
 // function that sends SIGTERM and requires exit code 0.
 func runNode(t *testing.T, args ...string) (*syncWriter, func()) {
 	stderr := &syncWriter{w: &bytes.Buffer{}}
-	cmd := exec.Command(minimalNode(t), append(args, "--poll-interval", "100ms", "--rpc.port", "-1")...)
+	cmd := exec.Command(minimalNode(t), append([]string{"--poll-interval", "100ms", "--rpc.port", "-1"}, args...)...)
 	cmd.Stderr, cmd.Stdout = stderr, stderr // the logs, and start errors
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
@@ -107,12 +109,34 @@ func TestMinimalNodeDerivesFromL1(t *testing.T) {
 	follower := w.stack.StartFollower(t)
 
 	stderr, stop := runNode(t, "--engine", follower.AuthRPC(), "--jwt-secret", follower.JWTPath(),
-		"--source", "l1", "--l1", w.stack.L1URL(), "--rollup.config", w.rollupJSON())
+		"--source", "l1", "--l1", w.stack.L1URL(), "--rollup.config", w.rollupJSON(), "--rpc.port", "0")
 	l2 := follower.L2(t)
 	requireLabels(w.ctx, t, l2, w.refs[20], w.refs[12], stderr)
 	head, err := l2.L2BlockRefByLabel(w.ctx, eth.Unsafe)
 	require.NoError(t, err)
 	require.Equal(t, w.refs[20], head, "nothing past the posted blocks")
+
+	// the status RPC says what the derivation did
+	addr := regexp.MustCompile(`Status RPC listening +addr=(\S+)`).FindStringSubmatch(stderr.String())
+	require.Len(t, addr, 2, "status address in the log:\n%s", stderr.String())
+	var st struct {
+		Kind         string `json:"kind"`
+		L1Derivation struct {
+			Safe      eth.BlockID `json:"safe"`
+			Finalized eth.BlockID `json:"finalized"`
+			Derived   uint64      `json:"derived"`
+			Building  uint64      `json:"building"`
+		} `json:"l1_derivation"`
+	}
+	rpcClient, err := rpc.Dial("http://" + addr[1])
+	require.NoError(t, err)
+	defer rpcClient.Close()
+	require.NoError(t, rpcClient.CallContext(w.ctx, &st, "lightcl_status"))
+	require.Equal(t, "l1", st.Kind)
+	require.Equal(t, w.refs[20].ID(), st.L1Derivation.Safe)
+	require.Equal(t, w.refs[12].ID(), st.L1Derivation.Finalized)
+	require.Equal(t, uint64(20), st.L1Derivation.Derived)
+	require.Zero(t, st.L1Derivation.Building)
 	stop()
 }
 
