@@ -90,7 +90,7 @@ func (v *Verifier) check(ctx context.Context, h safesource.Heads, vw view) (safe
 		var mu sync.Mutex
 		for _, n := range missing {
 			g.Go(func() error {
-				hash, exists, err := v.canonical(gctx, n, vw)
+				hash, exists, err := v.canonical(gctx, n)
 				if err != nil {
 					return err
 				}
@@ -112,6 +112,7 @@ func (v *Verifier) check(ctx context.Context, h safesource.Heads, vw view) (safe
 		}
 	}
 
+	contradicted := map[uint64]bool{}
 	for _, c := range claims {
 		l1, ok := at[c.origin.Number]
 		switch {
@@ -119,7 +120,13 @@ func (v *Verifier) check(ctx context.Context, h safesource.Heads, vw view) (safe
 		case !l1.exists:
 			fails = append(fails, fmt.Errorf("%s, but L1 has no block at that height: %w", c, safesource.ErrAheadOfL1))
 		case l1.hash != c.origin.Hash:
+			contradicted[c.origin.Number] = true
 			fails = append(fails, fmt.Errorf("%s, but the canonical L1 block %d is %s: %w", c, c.origin.Number, l1.hash, safesource.ErrL1Mismatch))
+		}
+	}
+	for _, n := range missing {
+		if l1 := at[n]; l1.exists && !contradicted[n] {
+			v.fileCanonical(n, l1.hash, vw)
 		}
 	}
 	if checkFinality {

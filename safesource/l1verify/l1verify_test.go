@@ -438,3 +438,44 @@ func TestL1HeadTracking(t *testing.T) {
 		require.Equal(t, st.reorgs, s.Status().L1.L1Reorgs, st.name)
 	}
 }
+
+// hookedL1 calls afterLatest once after the next read of the L1 head.
+type hookedL1 struct {
+	l1verify.L1Source
+	afterLatest func()
+}
+
+func (h *hookedL1) L1BlockRefByLabel(ctx context.Context, label eth.BlockLabel) (eth.L1BlockRef, error) {
+	ref, err := h.L1Source.L1BlockRefByLabel(ctx, label)
+	if label == eth.Unsafe && h.afterLatest != nil {
+		h.afterLatest()
+		h.afterLatest = nil
+	}
+	return ref, err
+}
+
+// TestReorgAndBackWithinATick: L1 reorgs between a call's head read and its
+// reads by number, then back to the same head before the next call. The
+// blocks read from the passing fork contradict the source and must not stay
+// cached: the next call, on the original chain again, passes.
+func TestReorgAndBackWithinATick(t *testing.T) {
+	ctx := context.Background()
+	l1 := testutil.NewL1(t, testutil.L1Config{Head: 8, Linked: true})
+	hooked := &hookedL1{L1Source: testutil.DialL1(t, l1.URL())}
+	inner := safesource.NewStatic("pushed", nil)
+	s := wrap(t, inner, hooked, l1verify.Config{SkipFinalityCheck: true})
+	require.NoError(t, inner.Set(synthHeads(l1.Ref(1), l1.Ref(1), l1.Ref(0), l1.Ref(8))))
+	_, err := s.Heads(ctx)
+	require.NoError(t, err)
+
+	// origins 4 and 5, not cached yet; L1 switches fork right after the head read
+	require.NoError(t, inner.Set(synthHeads(l1.Ref(5), l1.Ref(5), l1.Ref(4), l1.Ref(8))))
+	hooked.afterLatest = func() { l1.Reorg(3, 1) }
+	_, err = s.Heads(ctx)
+	require.ErrorIs(t, err, safesource.ErrL1Mismatch, "read on the passing fork")
+
+	l1.Reorg(3, 0) // back to the same head as the last head read
+	h, err := s.Heads(ctx)
+	require.NoError(t, err, "the passing fork's blocks were not kept")
+	require.Equal(t, uint64(5), h.Safe.L1Origin.Number)
+}

@@ -261,10 +261,9 @@ func (v *Verifier) knownFinalized() eth.L1BlockRef {
 	return v.finalized
 }
 
-// canonical reads the canonical block at height n (at or below vw's head)
-// and caches it, unless the cache was dropped since vw or n is above the
-// current head. A height L1 lacks gives ok false.
-func (v *Verifier) canonical(ctx context.Context, n uint64, vw view) (hash common.Hash, ok bool, err error) {
+// canonical reads the canonical block at height n (at or below vw's head).
+// A height L1 lacks gives ok false. It does not cache: see fileCanonical.
+func (v *Verifier) canonical(ctx context.Context, n uint64) (hash common.Hash, ok bool, err error) {
 	ref, err := v.call(ctx, CallByNumber, func(ctx context.Context) (eth.L1BlockRef, error) {
 		return v.l1.L1BlockRefByNumber(ctx, n)
 	})
@@ -274,12 +273,26 @@ func (v *Verifier) canonical(ctx context.Context, n uint64, vw view) (hash commo
 	if err != nil {
 		return common.Hash{}, false, fmt.Errorf("reading L1 block %d: %w: %w", n, ErrL1Unavailable, err)
 	}
+	return ref.Hash, true, nil
+}
+
+// fileCanonical caches a block read by number during a check against vw,
+// unless the cache was dropped since vw or n is above the current head.
+//
+// Only blocks that agreed with every claim at their height are filed. A read
+// made after vw's head read may come from another chain if L1 reorged in
+// between; the next head read sees that reorg and drops the cache, unless L1
+// reorged back to the very same head meanwhile. A block that contradicts a
+// claim is the sign of such a reorg as often as of a lie, so it is read again
+// next time rather than trusted. (A block that agrees with a claim after such
+// a reorg and back would stay cached until the next L1 reorg: two reorgs
+// within one tick, ending on the first head, which is not seen on a real L1.)
+func (v *Verifier) fileCanonical(n uint64, hash common.Hash, vw view) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.gen == vw.gen && n <= v.head.Number {
-		v.canon.Add(n, ref.Hash)
+		v.canon.Add(n, hash)
 	}
-	return ref.Hash, true, nil
 }
 
 // readFinalized reads L1's finalized block and returns the highest one seen.
