@@ -217,7 +217,7 @@ func checkURL(flag, s string) error {
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return &flagError{flag: flag, err: err}
+		return badFlag(flag, "%q is not a URL (want e.g. http://127.0.0.1:8545): %v", s, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ws" && u.Scheme != "wss" {
 		return badFlag(flag, "%q: scheme must be http, https, ws or wss", s)

@@ -136,19 +136,25 @@ func (n *node) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n.log.Info("minimal-node starting", n.startLine...)
+	// listen before the start-up line: a bad address is a start-up error,
+	// reported alone
 	if n.cfg.RPCPort >= 0 {
-		if n.StatusAddr, err = n.serve(ctx, flagRPCPort, n.cfg.RPCAddr, n.cfg.RPCPort, newStatusHandler(n)); err != nil {
+		if n.StatusAddr, err = n.serve(ctx, flagRPCAddr, flagRPCPort, n.cfg.RPCAddr, n.cfg.RPCPort, newStatusHandler(n)); err != nil {
 			return err
 		}
-		n.log.Info("Status RPC listening", "addr", n.StatusAddr)
 	}
 	if n.cfg.MetricsEnabled {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		if n.MetricsAddr, err = n.serve(ctx, flagMetricsPort, n.cfg.MetricsAddr, n.cfg.MetricsPort, mux); err != nil {
+		if n.MetricsAddr, err = n.serve(ctx, flagMetricsAddr, flagMetricsPort, n.cfg.MetricsAddr, n.cfg.MetricsPort, mux); err != nil {
 			return err
 		}
+	}
+	n.log.Info("minimal-node starting", n.startLine...)
+	if n.StatusAddr != "" {
+		n.log.Info("Status RPC listening", "addr", n.StatusAddr)
+	}
+	if n.MetricsAddr != "" {
 		n.log.Info("Metrics listening", "addr", n.MetricsAddr)
 	}
 	return nil
@@ -208,12 +214,17 @@ func engineError(url string, err error) error {
 	return badFlag(flagEngine, "the engine at %s: %v", url, err)
 }
 
-// serve listens on addr:port and serves h until Run ends.
-func (n *node) serve(ctx context.Context, flag, addr string, port int, h http.Handler) (string, error) {
+// serve listens on addr:port and serves h until Run ends. A failure names
+// addrFlag when the address does not resolve, portFlag otherwise.
+func (n *node) serve(ctx context.Context, addrFlag, portFlag, addr string, port int, h http.Handler) (string, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
 	if err != nil {
-		return "", &flagError{flag: flag, err: err}
+		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) {
+			return "", &flagError{flag: addrFlag, err: err}
+		}
+		return "", &flagError{flag: portFlag, err: err}
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	n.servers = append(n.servers, srv)
