@@ -162,7 +162,9 @@ func TestBuildPath(t *testing.T) {
 		{name: "builds the derived block and makes it the head",
 			calls: []string{"fcu+attrs", "getPayload", "newPayload", "fcu"}, event: engineadapter.Built, built: true},
 		{name: "attributes refused: nothing more sent",
-			setup:   func(e *buildEngine) { e.fcuWithAttrs = func() (*eth.ForkchoiceUpdatedResult, error) { return nil, invalidAttrs } },
+			setup: func(e *buildEngine) {
+				e.fcuWithAttrs = func() (*eth.ForkchoiceUpdatedResult, error) { return nil, invalidAttrs }
+			},
 			wantErr: true, calls: []string{"fcu+attrs"}, event: engineadapter.EngineInvalid},
 		{name: "engine syncing: no block, no error, the build waits",
 			setup: func(e *buildEngine) {
@@ -236,4 +238,3 @@ type hexutilError struct {
 
 func (e *hexutilError) Error() string  { return e.msg }
 func (e *hexutilError) ErrorCode() int { return e.code }
-

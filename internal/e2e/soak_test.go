@@ -155,7 +155,11 @@ func (p *switchProxy) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
 	}
-	httputil.NewSingleHostReverseProxy(u).ServeHTTP(w, r)
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
+		http.Error(w, err.Error(), http.StatusBadGateway) // the target is down (a killed op-geth): expected here
+	}
+	proxy.ServeHTTP(w, r)
 }
 
 // record keeps the forkchoice state of an engine_forkchoiceUpdated call.
