@@ -34,7 +34,7 @@ func newWorld(t testing.TB) *world {
 	if testing.Short() {
 		t.Skip("end-to-end test: runs op-geth processes (built from the module cache on first use); skipped with -short")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+*soakFor) // TestSoak runs for -soak
 	t.Cleanup(cancel)
 	w := &world{t: t, ctx: ctx, genesis: opgeth.NewGenesis()}
 	w.seq = opgeth.Start(t, opgeth.Config{Genesis: w.genesis, Name: "sequencer"})
