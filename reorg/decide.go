@@ -64,6 +64,15 @@ type AncestorResult struct {
 // decision table in DESIGN.md; the comments name its rows.
 func Decide(in Input) Decision {
 	d := decide(in)
+	// Row: finalized ≤ safe in every update. A source behind the local
+	// finalized head, while the engine lacks the blocks that would keep the
+	// local labels, would otherwise send its safe head below local finalized:
+	// nothing the source says can help until it passes local finalized.
+	if d.SendsForkchoice() && d.Next.Safe.Number < d.Next.Finalized.Number {
+		return Decision{Action: Hold, Reason: fmt.Sprintf(
+			"source safe %d (%s) is below local finalized %d, and the engine lacks the local heads; waiting for the source to pass local finalized",
+			in.Heads.Safe.Number, in.Heads.Safe.Hash, in.Local.Finalized.Number)}
+	}
 	// Row: nothing the engine called INVALID is sent again, whichever label it
 	// would travel in.
 	if d.SendsForkchoice() && in.Rejected != nil {
