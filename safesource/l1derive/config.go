@@ -31,7 +31,9 @@ type Config struct {
 	// CheckOnly makes the source a checker of an engine that follows
 	// another source (see CrossCheck): a derived block the engine lacks is
 	// waited for, never handed out to be built, and one the engine holds
-	// differently is an error wrapping ErrMismatch, for good.
+	// differently at or below its safe label is an error wrapping
+	// ErrMismatch, for good (above the safe label the followed source may
+	// still replace it: the check waits).
 	CheckOnly bool
 }
 

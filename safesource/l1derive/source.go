@@ -282,6 +282,12 @@ func (s *Source) consolidate(ctx context.Context) (ok bool, err error) {
 		return false, fmt.Errorf("%s: engine block %d: empty answer", s.cfg.Name, n)
 	}
 	if err := attributes.AttributesMatchBlock(s.rollup, a.Attributes, a.Parent.Hash, env, s.log); err != nil {
+		if s.cfg.CheckOnly && !s.engineCallsSafe(ctx, n) {
+			// an unsafe block the followed source may still replace: not a
+			// disagreement about a height both call safe; wait for it
+			s.log.Debug("Engine block above its safe head differs from the derived one; waiting", "number", n)
+			return false, nil
+		}
 		if s.cfg.CheckOnly {
 			s.critical = fmt.Errorf("%s: block %d (%s) in the engine, on %d (%s): %w: %w", s.cfg.Name, n,
 				env.ExecutionPayload.BlockHash, a.Parent.Number, a.Parent.Hash, ErrMismatch, err)
@@ -304,6 +310,13 @@ func (s *Source) consolidate(ctx context.Context) (ok bool, err error) {
 	s.attrs = nil
 	s.setBuild(nil)
 	return true, nil
+}
+
+// engineCallsSafe reports whether the engine's safe label is at or above
+// height n (read errors count as no: the check waits rather than alarms).
+func (s *Source) engineCallsSafe(ctx context.Context, n uint64) bool {
+	safe, err := s.l2.L2BlockRefByLabel(ctx, eth.Safe)
+	return err == nil && safe.Number >= n
 }
 
 // requestBuild hands a derived block out to be built.
