@@ -61,9 +61,6 @@ type Adapter struct {
 	// lastReorg is the head abandoned by the last reorg reported, so a reorg the
 	// engine syncs through over several ticks is reported once.
 	lastReorg common.Hash
-	// atCache holds the engine's blocks looked up while its head was atHead.
-	atHead  common.Hash
-	atCache map[uint64]eth.L2BlockRef
 
 	statusMu sync.Mutex
 	status   Status
@@ -279,19 +276,10 @@ func (a *Adapter) engineLabel(ctx context.Context, label eth.BlockLabel) (eth.L2
 }
 
 // engineAt reads the engine's canonical block at height n. Heights above the
-// engine's head are not asked for. Blocks found are remembered while the
-// engine's head stays the same block: its canonical chain is then the same,
-// so a tick in which nothing changed reads the engine's head and nothing else.
+// engine's head are not asked for.
 func (a *Adapter) engineAt(ctx context.Context, n uint64) reorg.Lookup {
-	head := a.local.Unsafe
-	if n > head.Number {
+	if n > a.local.Unsafe.Number {
 		return reorg.Lookup{}
-	}
-	if a.atHead != head.Hash {
-		a.atHead, a.atCache = head.Hash, map[uint64]eth.L2BlockRef{}
-	}
-	if ref, ok := a.atCache[n]; ok {
-		return reorg.Lookup{Ref: ref, Found: true}
 	}
 	ref, err := a.engineLookup(ctx, n)
 	switch {
@@ -300,15 +288,8 @@ func (a *Adapter) engineAt(ctx context.Context, n uint64) reorg.Lookup {
 	case err != nil:
 		return reorg.Lookup{Err: err}
 	}
-	if len(a.atCache) < maxRememberedLookups {
-		a.atCache[n] = ref
-	}
 	return reorg.Lookup{Ref: ref, Found: true}
 }
-
-// maxRememberedLookups bounds the blocks remembered for one engine head: a
-// tick looks up at most three heights.
-const maxRememberedLookups = 8
 
 func (a *Adapter) engineLookup(ctx context.Context, n uint64) (eth.L2BlockRef, error) {
 	ectx, cancel := context.WithTimeout(ctx, a.cfg.EngineTimeout)
