@@ -114,6 +114,10 @@ func (a *Adapter) build(ctx context.Context, d reorg.Decision, req safesource.Bu
 	if payload.ParentHash != parent.Hash || uint64(payload.BlockNumber) != number {
 		return false, fail("error", fmt.Errorf("getPayload gave block %d on %s", uint64(payload.BlockNumber), payload.ParentHash))
 	}
+	if a.rejectedHash(payload.BlockHash) {
+		// the same attributes build the same block: never send it again
+		return false, fail("build-rejected", fmt.Errorf("the engine built %s, which it declared INVALID before", payload.BlockHash))
+	}
 	var status *eth.PayloadStatusV1
 	err = call(func(ctx context.Context) (err error) {
 		status, err = a.engine.NewPayload(ctx, payload, env.ParentBeaconBlockRoot)

@@ -226,6 +226,18 @@ func TestBuildPath(t *testing.T) {
 				return
 			}
 			require.Equal(t, uint64(5), st.Unsafe.Number, "no block built")
+			if tt.setup != nil && e.newPayloadStatus == eth.ExecutionInvalid {
+				// the next tick builds the same block again: it is not sent
+				_, err := a.Step(ctx)
+				require.Error(t, err)
+				n := 0
+				for _, c := range e.calls {
+					if c == "newPayload" {
+						n++
+					}
+				}
+				require.Equal(t, 1, n, "the INVALID block is never sent again")
+			}
 		})
 	}
 }

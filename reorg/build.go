@@ -44,6 +44,9 @@ func DecideBuild(in BuildInput) Decision {
 	case hasFinalized(l) && parent.Number < l.Finalized.Number:
 		return Decision{Action: Halt, Reason: fmt.Sprintf(
 			"source asks to build on %d (%s), below local finalized %d (%s)", parent.Number, parent.Hash, l.Finalized.Number, l.Finalized.Hash)}
+	case hasFinalized(l) && parent.Number == l.Finalized.Number && parent.Hash != l.Finalized.Hash:
+		return Decision{Action: Halt, Reason: fmt.Sprintf(
+			"source asks to build on %d (%s), which is not local finalized %s", parent.Number, parent.Hash, l.Finalized.Hash)}
 	}
 	safe := l.Safe
 	if safe.Number > parent.Number {
