@@ -8,11 +8,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/ethereum-optimism/optimism/op-service/eth"
+	"github.com/ethereum-optimism/optimism/op-node/rollup"
 	"github.com/stretchr/testify/require"
 )
 
@@ -52,38 +50,22 @@ func TestMinimalNodeAgainstOpGeth(t *testing.T) {
 			w.label(refs[39], refs[29])
 			follower := w.follower("follower", mode == "el-sync")
 
-			cfgJSON, err := json.Marshal(w.genesis.RollupConfig())
-			require.NoError(t, err)
-			rollupPath := filepath.Join(t.TempDir(), "rollup.json")
-			require.NoError(t, os.WriteFile(rollupPath, cfgJSON, 0o600))
-
-			stderr := &syncWriter{w: &bytes.Buffer{}}
-			cmd := exec.Command(minimalNode(t),
-				"--engine", follower.AuthRPC(), "--jwt-secret", follower.JWTPath(),
-				"--l2.follow.source", w.seq.HTTP(), "--rollup.config", rollupPath,
-				"--sync.mode", mode, "--poll-interval", "200ms", "--rpc.port", "-1")
-			cmd.Stderr = stderr
-			require.NoError(t, cmd.Start())
-			t.Cleanup(func() { _ = cmd.Process.Kill() })
-
-			l2 := follower.L2(t)
-			require.Eventually(t, func() bool {
-				safe, err1 := l2.L2BlockRefByLabel(w.ctx, eth.Safe)
-				fin, err2 := l2.L2BlockRefByLabel(w.ctx, eth.Finalized)
-				return err1 == nil && err2 == nil && safe == refs[39] && fin == refs[29]
-			}, 60*time.Second, 100*time.Millisecond, "follower labels; minimal-node stderr:\n%s", stderr.String())
-
-			require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case err := <-done:
-				require.NoError(t, err, "exit after SIGTERM; stderr:\n%s", stderr.String())
-			case <-time.After(15 * time.Second):
-				t.Fatalf("minimal-node did not exit after SIGTERM; stderr:\n%s", stderr.String())
-			}
+			stderr, stop := runNode(t, "--engine", follower.AuthRPC(), "--jwt-secret", follower.JWTPath(),
+				"--l2.follow.source", w.seq.HTTP(), "--rollup.config", writeRollupJSON(t, w.genesis.RollupConfig()),
+				"--sync.mode", mode, "--poll-interval", "200ms")
+			requireLabels(w.ctx, t, follower.L2(t), refs[39], refs[29], stderr)
+			stop()
 		})
 	}
+}
+
+// writeRollupJSON writes cfg as op-node's rollup.json and returns its path.
+func writeRollupJSON(t *testing.T, cfg *rollup.Config) string {
+	b, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "rollup.json")
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+	return path
 }
 
 type syncWriter struct {

@@ -3,10 +3,7 @@ package e2e_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -58,13 +55,7 @@ func (w *l1World) post(upTo uint64) eth.L1BlockRef {
 	return ref
 }
 
-func (w *l1World) rollupJSON() string {
-	b, err := json.Marshal(w.stack.RollupConfig())
-	require.NoError(w.t, err)
-	path := filepath.Join(w.t.TempDir(), "rollup.json")
-	require.NoError(w.t, os.WriteFile(path, b, 0o600))
-	return path
-}
+func (w *l1World) rollupJSON() string { return writeRollupJSON(w.t, w.stack.RollupConfig()) }
 
 // runNode starts minimal-node with args and returns its stderr and a stop
 // function that sends SIGTERM and requires exit code 0.

@@ -10,8 +10,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,10 +41,7 @@ func TestSoak(t *testing.T) {
 	remote := newSwitchProxy(t, func() string { return w.seq.HTTP() })
 	engine := newSwitchProxy(t, func() string { return follower.AuthRPC() }) // records the forkchoice updates
 
-	cfgJSON, err := json.Marshal(w.genesis.RollupConfig())
-	require.NoError(t, err)
-	rollupPath := filepath.Join(t.TempDir(), "rollup.json")
-	require.NoError(t, os.WriteFile(rollupPath, cfgJSON, 0o600))
+	rollupPath := writeRollupJSON(t, w.genesis.RollupConfig())
 	stderr, stop := runNode(t, "--engine", engine.URL, "--jwt-secret", follower.JWTPath(),
 		"--l2.follow.source", remote.URL, "--l2.follow.kind", "el", "--rollup.config", rollupPath,
 		"--sync.mode", "backfill", "--l2.follow.timeout", "1s", "--poll-interval", "200ms")
