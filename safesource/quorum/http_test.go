@@ -2,6 +2,7 @@ package quorum_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -63,10 +64,18 @@ func TestQuorumOverHTTP(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("a liar on a fork is outvoted", func(t *testing.T) {
-		h, err := q.Heads(ctx)
-		require.NoError(t, err)
-		require.Equal(t, r.tree.Ref(r.a[29]), h.Safe)
-		require.Equal(t, r.tree.Ref(r.a[19]), h.Finalized)
+		// A round may decide before the liar answers (three honest answers
+		// settle it), so ask until a round has heard the liar; every round
+		// must agree on the honest heads.
+		heard := false
+		for i := 0; i < 50 && !heard; i++ {
+			h, err := q.Heads(ctx)
+			require.NoError(t, err)
+			require.Equal(t, r.tree.Ref(r.a[29]), h.Safe)
+			require.Equal(t, r.tree.Ref(r.a[19]), h.Finalized)
+			heard = slices.Contains(q.LastRound().Answered, members[2].Name())
+		}
+		require.True(t, heard, "no round in 50 heard the liar")
 		require.Contains(t, q.LastRound().Disagreed, members[2].Name())
 		ref, err := q.L2BlockRefByNumber(ctx, 35)
 		require.NoError(t, err)
