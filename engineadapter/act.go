@@ -52,6 +52,7 @@ func (a *Adapter) act(ctx context.Context, in reorg.Input, d reorg.Decision) err
 		return nil
 
 	case reorg.CatchUp, reorg.Consolidate, reorg.Reorg:
+		a.forgetEngineBlocks()
 		if d.BackfillTo > 0 {
 			if err := a.backfill(ctx, d); err != nil {
 				a.log.Error("Backfill stopped", "err", err)

@@ -61,6 +61,9 @@ type Adapter struct {
 	// lastReorg is the head abandoned by the last reorg reported, so a reorg the
 	// engine syncs through over several ticks is reported once.
 	lastReorg common.Hash
+	// atCache holds the engine's blocks looked up while its head was atHead.
+	atHead  common.Hash
+	atCache map[uint64]eth.L2BlockRef
 
 	statusMu sync.Mutex
 	status   Status
@@ -276,10 +279,19 @@ func (a *Adapter) engineLabel(ctx context.Context, label eth.BlockLabel) (eth.L2
 }
 
 // engineAt reads the engine's canonical block at height n. Heights above the
-// engine's head are not asked for.
+// engine's head are not asked for. Blocks found are remembered while the
+// engine's head stays the same block: its canonical chain is then the same,
+// so a tick in which nothing changed reads the engine's head and nothing else.
 func (a *Adapter) engineAt(ctx context.Context, n uint64) reorg.Lookup {
-	if n > a.local.Unsafe.Number {
+	head := a.local.Unsafe
+	if n > head.Number {
 		return reorg.Lookup{}
+	}
+	if a.atCache == nil || a.atHead != head.Hash {
+		a.atHead, a.atCache = head.Hash, map[uint64]eth.L2BlockRef{}
+	}
+	if ref, ok := a.atCache[n]; ok {
+		return reorg.Lookup{Ref: ref, Found: true}
 	}
 	ref, err := a.engineLookup(ctx, n)
 	switch {
@@ -288,8 +300,20 @@ func (a *Adapter) engineAt(ctx context.Context, n uint64) reorg.Lookup {
 	case err != nil:
 		return reorg.Lookup{Err: err}
 	}
+	if len(a.atCache) < maxRememberedLookups {
+		a.atCache[n] = ref
+	}
 	return reorg.Lookup{Ref: ref, Found: true}
 }
+
+// forgetEngineBlocks drops the remembered blocks. It is called before the
+// adapter writes to the engine: a block read while the engine moved under the
+// head read at the start of a tick must not outlive a later return to that head.
+func (a *Adapter) forgetEngineBlocks() { a.atHead, a.atCache = common.Hash{}, nil }
+
+// maxRememberedLookups bounds the blocks remembered for one engine head: a
+// tick looks up at most three heights.
+const maxRememberedLookups = 8
 
 func (a *Adapter) engineLookup(ctx context.Context, n uint64) (eth.L2BlockRef, error) {
 	ectx, cancel := context.WithTimeout(ctx, a.cfg.EngineTimeout)

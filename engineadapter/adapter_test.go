@@ -452,3 +452,44 @@ func TestEngineLosesBlocksBelowFinalized(t *testing.T) {
 	require.Equal(t, r.ref(a[11]), fin)
 	r.checkInvariants()
 }
+
+// TestSteadyTickReadsTheEngineOnce: while neither the source nor the engine
+// changes, a tick costs one request to the source and one engine read (its
+// head); a new engine head makes the next tick read the heights again.
+func TestSteadyTickReadsTheEngineOnce(t *testing.T) {
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
+	r := newRig(t, tree, testutil.ELConfig{})
+	r.elHas(a[19], tree.Genesis(), tree.Genesis())
+	r.src.follow(a[29], 12, 6) // safe and finalized at different heights
+	require.NoError(t, r.step())
+	require.NoError(t, r.step())
+
+	reads := func() int { return r.el.CallCount("eth_getBlockByNumber") }
+	r.src.mu.Lock()
+	calls0 := r.src.calls
+	r.src.mu.Unlock()
+	before := reads()
+	const ticks = 100
+	for range ticks {
+		require.NoError(t, r.step())
+	}
+	r.src.mu.Lock()
+	sourceCalls := r.src.calls - calls0
+	r.src.mu.Unlock()
+	t.Logf("%d steady ticks: %.2f engine reads and %.2f source requests per tick",
+		ticks, float64(reads()-before)/ticks, float64(sourceCalls)/ticks)
+	require.Equal(t, ticks, reads()-before, "one engine read (the head) per tick")
+	require.Equal(t, ticks, sourceCalls, "one source request per tick")
+
+	// the engine moves on: the next tick reads the heights again, once
+	r.el.Insert(tree.Chain(a[20].Hash())...)
+	r.el.SetForkchoice(a[20].Hash(), a[11].Hash(), a[5].Hash())
+	before = reads()
+	require.NoError(t, r.step())
+	require.Equal(t, 3, reads()-before, "head, and the blocks at the source's safe and finalized heights")
+	before = reads()
+	require.NoError(t, r.step())
+	require.Equal(t, 1, reads()-before)
+	r.checkInvariants()
+}

@@ -52,6 +52,7 @@ func (a *Adapter) build(ctx context.Context, d reorg.Decision, req safesource.Bu
 	if !ok {
 		return false, ErrCannotBuild
 	}
+	a.forgetEngineBlocks()
 	old := a.local
 	parent := d.BuildParent
 	number := parent.Number + 1
