@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"math/bits"
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum/go-ethereum"
@@ -21,9 +23,14 @@ var ErrAncestorUnknown = errors.New("common ancestor unknown: a block is missing
 
 // FindCommonAncestor returns the highest block in [lo, hi] on which a and b
 // agree, assuming that they agree on a prefix of the range (two chains that fork
-// once). It checks hi first, then lo, then bisects: at most
-// 2·(⌈log2(hi−lo)⌉+2) lookups, never a walk. Above lo, a height that one side
-// does not have counts as disagreement; any other lookup error ends the search.
+// once). It checks hi first, then gallops down from hi (hi−1, hi−32, hi−1024, …)
+// until the chains agree, then bisects between the last disagreement and the
+// first agreement; lo is read only when the answer would be lo. So the cost
+// grows with the depth d of the fork below hi, not with the range: each probed
+// height costs one lookup on a and one on b, and a search probes at most
+// Probes(d) heights (see Probes). Above lo,
+// a height that one side does not have counts as disagreement; any other
+// lookup error ends the search.
 //
 // Errors: a and b differ at lo: ErrNoCommonAncestor; one has no block at lo:
 // ErrAncestorUnknown; b's block right above the answer does not name the answer
@@ -34,10 +41,6 @@ func FindCommonAncestor(ctx context.Context, a, b safesource.BlockRefByNumber, l
 		return eth.L2BlockRef{}, fmt.Errorf("common-ancestor search: empty range [%d, %d]", lo, hi)
 	}
 	// probe returns both sides' blocks at n; found is false for a missing one.
-	type side struct {
-		ref   eth.L2BlockRef
-		found bool
-	}
 	probe := func(n uint64) (ra, rb side, err error) {
 		for _, s := range []struct {
 			f   safesource.BlockRefByNumber
@@ -54,7 +57,6 @@ func FindCommonAncestor(ctx context.Context, a, b safesource.BlockRefByNumber, l
 		}
 		return ra, rb, nil
 	}
-	agree := func(ra, rb side) bool { return ra.found && rb.found && ra.ref.Hash == rb.ref.Hash }
 
 	ra, rb, err := probe(hi)
 	if err != nil {
@@ -63,38 +65,100 @@ func FindCommonAncestor(ctx context.Context, a, b safesource.BlockRefByNumber, l
 	if agree(ra, rb) {
 		return ra.ref, nil
 	}
-	above := rb // b's block just above the best agreement found so far
-	if lo < hi {
-		ra, rb, err = probe(lo)
+	if lo == hi {
+		return eth.L2BlockRef{}, atLo(lo, ra, rb)
+	}
+	// invariant: the chains disagree at top (b's block there is above) and
+	// agree at bottom, where bottomKnown says whether that was read or is
+	// assumed (bottom == lo, unread)
+	top, above := hi, rb
+	bottom, best, bottomKnown := lo, eth.L2BlockRef{}, false
+	for step := uint64(1); step < hi-lo; step *= gallop {
+		n := hi - step
+		ra, rb, err := probe(n)
 		if err != nil {
 			return eth.L2BlockRef{}, err
 		}
+		if agree(ra, rb) {
+			bottom, best, bottomKnown = n, ra.ref, true
+			break
+		}
+		top, above = n, rb
+		if step > (hi-lo)/gallop {
+			break
+		}
 	}
-	switch {
-	case !ra.found || !rb.found:
-		return eth.L2BlockRef{}, fmt.Errorf("at height %d: %w", lo, ErrAncestorUnknown)
-	case !agree(ra, rb):
-		return eth.L2BlockRef{}, fmt.Errorf("chains hold %s and %s at %d: %w", ra.ref.Hash, rb.ref.Hash, lo, ErrNoCommonAncestor)
-	}
-	best := ra.ref
-	// invariant: agree at lo (best), disagree at hi (b's block there is above)
-	for hi-lo > 1 {
-		mid := lo + (hi-lo)/2
+	for top-bottom > 1 {
+		mid := bottom + (top-bottom)/2
 		ra, rb, err := probe(mid)
 		if err != nil {
 			return eth.L2BlockRef{}, err
 		}
 		if agree(ra, rb) {
-			lo, best = mid, ra.ref
+			bottom, best, bottomKnown = mid, ra.ref, true
 		} else {
-			hi, above = mid, rb
+			top, above = mid, rb
 		}
+	}
+	if !bottomKnown { // the answer is lo: read it
+		ra, rb, err := probe(lo)
+		if err != nil {
+			return eth.L2BlockRef{}, err
+		}
+		if !agree(ra, rb) {
+			return eth.L2BlockRef{}, atLo(lo, ra, rb)
+		}
+		best = ra.ref
 	}
 	if above.found && above.ref.ParentHash != best.Hash {
 		return eth.L2BlockRef{}, fmt.Errorf("block %d (%s) names parent %s, not the common ancestor %d (%s): %w",
 			above.ref.Number, above.ref.Hash, above.ref.ParentHash, best.Number, best.Hash, safesource.ErrInconsistentHeads)
 	}
 	return best, nil
+}
+
+// gallop is the factor by which the search's steps down from hi grow.
+const gallop = 32
+
+// Probes is the most heights FindCommonAncestor probes when the chains fork
+// depth blocks below hi (the common ancestor is at hi−depth) in a range
+// reaching at least that far down: hi, the gallop's steps down to the first
+// one at or past the ancestor, the bisection of the last step, and lo when the
+// answer is lo. Each probe is one lookup on each side.
+func Probes(depth uint64) int {
+	if depth == 0 {
+		return 1
+	}
+	probes, step := 1, uint64(1)
+	for {
+		probes++ // the probe at hi−step
+		if step >= depth || step > math.MaxUint64/gallop {
+			break
+		}
+		step *= gallop
+	}
+	// the bisection between the last two steps (or hi and the first step)
+	span := step - step/gallop
+	if step == 1 {
+		span = 0
+	}
+	return probes + bits.Len64(span) + 1
+}
+
+// side is one chain's block at a probed height; found is false for a missing one.
+type side struct {
+	ref   eth.L2BlockRef
+	found bool
+}
+
+func agree(ra, rb side) bool { return ra.found && rb.found && ra.ref.Hash == rb.ref.Hash }
+
+// atLo is the error for two chains that do not agree at the lowest height.
+func atLo(lo uint64, ra, rb side) error {
+	if !ra.found || !rb.found {
+		return fmt.Errorf("at height %d: %w", lo, ErrAncestorUnknown)
+	}
+	return fmt.Errorf("chains hold %s and %s at %d: %w", ra.ref.Hash, rb.ref.Hash, lo, ErrNoCommonAncestor)
 }
 
 func missing(err error) bool {
@@ -130,6 +194,13 @@ func Search(ctx context.Context, d Decision, in Input, engine, source safesource
 		return &AncestorResult{Err: fmt.Errorf("source holds %s at %d but calls %s its safe head: %w",
 			ref.Hash, safe.Number, safe.Hash, safesource.ErrInconsistentHeads)}
 	}
-	anc, err := FindCommonAncestor(ctx, LocalChain(in.Local, engine), source, d.SearchLo, d.SearchHi)
+	// the block just read answers the search's own lookup at that height
+	known := func(ctx context.Context, n uint64) (eth.L2BlockRef, error) {
+		if n == safe.Number {
+			return ref, nil
+		}
+		return source(ctx, n)
+	}
+	anc, err := FindCommonAncestor(ctx, LocalChain(in.Local, engine), known, d.SearchLo, d.SearchHi)
 	return &AncestorResult{Ref: anc, Err: err}
 }

@@ -3,11 +3,12 @@ package reorg
 import (
 	"context"
 	"errors"
-	"math/bits"
 	"testing"
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/stretchr/testify/require"
+
+	"github.com/lightcl/lightcl/safesource"
 )
 
 // counted wraps a lookup and counts its calls.
@@ -19,9 +20,9 @@ func counted(f func(context.Context, uint64) (eth.L2BlockRef, error), n *int) fu
 }
 
 // maxLookups is the bound FindCommonAncestor promises for a range: two lookups
-// per probed height, heights hi and lo plus one per halving.
+// (one per side) per probed height, at most Probes of the whole range.
 func maxLookups(lo, hi uint64) int {
-	return 2 * (bits.Len64(hi-lo) + 2)
+	return 2 * Probes(hi-lo)
 }
 
 func TestFindCommonAncestor(t *testing.T) {
@@ -84,4 +85,52 @@ func TestFindCommonAncestorEmptyRange(t *testing.T) {
 	base := newChain(1, 10)
 	_, err := FindCommonAncestor(context.Background(), base.lookup, base.lookup, 5, 4)
 	require.Error(t, err)
+}
+
+// TestAncestorLookupsGrowWithDepth: the heights probed grow with the depth of
+// the fork below the top of the range, not with the range: a fork at depth d
+// costs the same in a range of d, 2d or a million blocks, within Probes(d), and
+// at most 20 per side at depth 10,000. The counts are the ones the README
+// reports; they are counts, not times, so CI checks them.
+func TestAncestorLookupsGrowWithDepth(t *testing.T) {
+	ctx := context.Background()
+	want := map[uint64]int{1: 2, 100: 14, 10000: 20} // the most probes seen over the ranges below
+	for _, depth := range []uint64{1, 100, 10000} {
+		worst := 0
+		for _, extra := range []uint64{0, 1, 7, depth, 3 * depth, 1_000_000} {
+			base := newChain(1, depth+extra)
+			hi := uint64(len(base) - 1)
+			other := base.fork(hi-depth, 2, depth)
+			var a, b int
+			got, err := FindCommonAncestor(ctx, counted(base.lookup, &a), counted(other.lookup, &b), hi-depth-extra, hi)
+			require.NoError(t, err)
+			require.Equal(t, base[hi-depth], got)
+			require.Equal(t, a, b, "one lookup per side per probed height")
+			require.LessOrEqual(t, a, Probes(depth), "depth %d, range %d", depth, depth+extra)
+			worst = max(worst, a)
+		}
+		t.Logf("fork %d below the top: at most %d probes (one lookup on each chain each), bound %d", depth, worst, Probes(depth))
+		require.LessOrEqual(t, worst, want[depth], "depth %d", depth)
+	}
+}
+
+// TestSearchReadsTheSourceOncePerProbe: Search checks the source's block at its
+// safe height first, and that read answers the search's probe there, so the
+// source is asked once per probed height in all.
+func TestSearchReadsTheSourceOncePerProbe(t *testing.T) {
+	const depth = 10000
+	local := newChain(1, 3*depth)
+	source := local.fork(2*depth, 2, depth) // both up to 3·depth; fork depth below the top
+	in := Input{
+		Heads: safesource.Heads{Safe: source[3*depth], LocalSafe: source[3*depth], Finalized: source[depth]},
+		Local: Local{Unsafe: local[3*depth], Safe: local[3*depth], Finalized: local[depth]},
+	}
+	d := Decision{Action: NeedAncestor, SearchLo: depth, SearchHi: 3 * depth}
+	var engineReads, sourceReads int
+	res := Search(context.Background(), d, in, counted(local.lookup, &engineReads), counted(source.lookup, &sourceReads))
+	require.NoError(t, res.Err)
+	require.Equal(t, local[2*depth], res.Ref)
+	t.Logf("depth %d: %d source reads, %d engine reads", depth, sourceReads, engineReads)
+	require.LessOrEqual(t, sourceReads, 20)
+	require.Equal(t, engineReads, sourceReads, "the probe at the top reads the engine, not the source again")
 }
