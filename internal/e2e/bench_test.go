@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"testing"
 	"time"
@@ -25,11 +26,13 @@ import (
 //
 // Iterations alternate which of the two runs first.
 //
-// The chain is 1,000 blocks of 4 transfers each. Run it with
+// The chain is 1,000 blocks of 4 transfers each (-backfill.blocks). Run it with
 //
 //	go test ./internal/e2e -run '^$' -bench BenchmarkBackfill -benchtime 1x -timeout 30m
+var backfillBlocks = flag.Int("backfill.blocks", 1000, "blocks on the chain BenchmarkBackfill backfills")
+
 func BenchmarkBackfill(b *testing.B) {
-	const blocks, txs = 1000, 4
+	blocks, txs := *backfillBlocks, 4
 	w := newWorld(b)
 	start := time.Now()
 	refs := w.build(blocks, txs)

@@ -26,7 +26,7 @@ import (
 // is the M-th fastest latency plus that wait.
 func BenchmarkRound(b *testing.B) {
 	for _, kind := range []string{"agree", "lagging"} {
-		for _, n := range []int{3, 9, 33} {
+		for _, n := range []int{3, 9, 33, 65} {
 			b.Run(fmt.Sprintf("%s/N=%d", kind, n), func(b *testing.B) { benchRound(b, n, kind == "lagging") })
 		}
 	}

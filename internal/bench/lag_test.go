@@ -1,0 +1,144 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum-optimism/optimism/op-service/eth"
+)
+
+// BenchmarkFollowLag measures follow lag: the time from a remote's safe head
+// moving to the local EL's safe label showing it. The adapter runs (Run, its
+// own ticker) against a fake remote rollup node over loopback HTTP and an
+// in-memory EL behind the JWT check, through op-service's clients. The EL
+// already holds the block (as unsafe), so each change costs one tick's
+// consolidation. Changes come at phases of the poll spread evenly over the
+// interval (in shuffled order): after a change is seen, that is just after a
+// tick, the benchmark waits (k+½)/samples of an interval before the next.
+//
+// The floor is what any poller pays: half the poll interval (the mean wait for
+// the next tick), plus one source round trip (the median of 30 Heads calls)
+// plus one forkchoice round trip (the median of 30 no-op forkchoice updates),
+// both measured in the same run before the adapter starts. Reported per
+// interval:
+//
+//	p50-ms, p99-ms      the lag's median and 99th percentile
+//	floor-ms            the floor
+//	p50/floor, p99/floor
+//	samples
+//
+// The 99th percentile of a wait spread over the interval is near a whole
+// interval, so p99/floor is near 2 by construction; p50/floor is the figure
+// to judge.
+//
+//	go test ./internal/bench -run '^$' -bench BenchmarkFollowLag -benchtime 1x
+func BenchmarkFollowLag(b *testing.B) {
+	for _, iv := range []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second} {
+		samples := max(20, int(20*time.Second/iv)) // 200, 40, 20: 20-40 s each
+		if *quick {
+			samples = max(3, samples/10)
+		}
+		b.Run(fmt.Sprintf("interval=%s", iv), func(b *testing.B) {
+			for range b.N {
+				benchFollowLag(b, iv, samples)
+			}
+		})
+	}
+}
+
+func benchFollowLag(b *testing.B, iv time.Duration, samples int) {
+	const safe0 = 100
+	r := newRig(b, rigConfig{blocks: safe0 + samples + 10, unsafe: safe0 + samples + 10, safe: safe0, fin: safe0 - 20, interval: iv})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// the floor, measured before the adapter runs
+	srcRTT := median(30, func() error { _, err := r.source.Heads(ctx); return err }, b)
+	unsafe, safe, fin := r.el.Labels()
+	fc := eth.ForkchoiceState{HeadBlockHash: unsafe.Hash, SafeBlockHash: safe.Hash, FinalizedBlockHash: fin.Hash}
+	fcuRTT := median(30, func() error { _, err := r.engine.ForkchoiceUpdate(ctx, &fc, nil); return err }, b)
+	floor := iv/2 + srcRTT + fcuRTT
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = r.a.Run(ctx)
+	}()
+	defer wg.Wait()
+	defer cancel()
+	waitSafe(b, r, safe0, 10*iv+5*time.Second)
+
+	// the phases of the changes are spread evenly over the interval, in a
+	// shuffled order: a tick has just happened when a change is seen
+	phases := rand.New(rand.NewSource(1)).Perm(samples)
+	lags := make([]time.Duration, 0, samples)
+	b.ResetTimer()
+	for i := range samples {
+		time.Sleep(time.Duration((float64(phases[i]) + 0.5) / float64(samples) * float64(iv)))
+		target := safe0 + i + 1
+		start := time.Now()
+		r.follow(len(r.chain), target, safe0-20)
+		lags = append(lags, waitSafe(b, r, target, 10*iv+5*time.Second).Sub(start))
+	}
+	b.StopTimer()
+	slices.Sort(lags)
+	p50, p99 := quantile(lags, 0.50), quantile(lags, 0.99)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(p50), "p50-ms")
+	b.ReportMetric(ms(p99), "p99-ms")
+	b.ReportMetric(ms(floor), "floor-ms")
+	b.ReportMetric(float64(p50)/float64(floor), "p50/floor")
+	b.ReportMetric(float64(p99)/float64(floor), "p99/floor")
+	b.ReportMetric(float64(samples), "samples")
+	b.ReportMetric(0, "ns/op")
+	b.Logf("interval %s: %d samples, lag p50 %.2f ms, p99 %.2f ms; floor %.2f ms (source round trip %.3f ms, forkchoice round trip %.3f ms)",
+		iv, samples, ms(p50), ms(p99), ms(floor), ms(srcRTT), ms(fcuRTT))
+}
+
+// waitSafe waits until the EL's safe label is at height n and returns when it
+// saw it, polling the in-process EL every 50 µs.
+func waitSafe(b *testing.B, r *rig, n int, timeout time.Duration) time.Time {
+	deadline := time.Now().Add(timeout)
+	for {
+		now := time.Now()
+		if _, safe, _ := r.el.Labels(); safe.Number == uint64(n) {
+			return now
+		}
+		if now.After(deadline) {
+			_, safe, _ := r.el.Labels()
+			b.Fatalf("the EL's safe label did not reach %d within %s (at %d; adapter: %+v)", n, timeout, safe.Number, r.a.Status())
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
+// median runs f n times and returns the median duration.
+func median(n int, f func() error, b *testing.B) time.Duration {
+	ds := make([]time.Duration, n)
+	for i := range ds {
+		start := time.Now()
+		if err := f(); err != nil {
+			b.Fatal(err)
+		}
+		ds[i] = time.Since(start)
+	}
+	slices.Sort(ds)
+	return ds[n/2]
+}
+
+// quantile returns the q-quantile of sorted ds, interpolating between the
+// two nearest ranks.
+func quantile(ds []time.Duration, q float64) time.Duration {
+	pos := q * float64(len(ds)-1)
+	i := int(pos)
+	if i+1 >= len(ds) {
+		return ds[len(ds)-1]
+	}
+	return ds[i] + time.Duration((pos-float64(i))*float64(ds[i+1]-ds[i]))
+}
