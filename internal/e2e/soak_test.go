@@ -85,14 +85,15 @@ func TestSoak(t *testing.T) {
 	l2 := follower.L2(t)
 	want := [2]eth.L2BlockRef{w.builder.Safe(), w.builder.Finalized()}
 	var got [2]eth.L2BlockRef
+	var errs [2]error
 	if !assert.Eventually(t, func() bool {
 		l2 = follower.L2(t) // ports may have moved in a restart
-		got[0], _ = l2.L2BlockRefByLabel(w.ctx, eth.Safe)
-		got[1], _ = l2.L2BlockRefByLabel(w.ctx, eth.Finalized)
+		got[0], errs[0] = l2.L2BlockRefByLabel(w.ctx, eth.Safe)
+		got[1], errs[1] = l2.L2BlockRefByLabel(w.ctx, eth.Finalized)
 		return got == want
 	}, 90*time.Second, 200*time.Millisecond) {
-		t.Fatalf("follower safe/finalized %d/%d, want %d/%d; minimal-node log:\n%s", got[0].Number, got[1].Number,
-			want[0].Number, want[1].Number, stderr.String())
+		t.Fatalf("follower safe/finalized %d/%d (read errors: %v, %v), want %d/%d; minimal-node log (%d bytes):\n%s",
+			got[0].Number, got[1].Number, errs[0], errs[1], want[0].Number, want[1].Number, len(stderr.String()), stderr.String())
 	}
 	stop()
 
