@@ -1,0 +1,654 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/lightcl/lightcl/internal/testutil"
+)
+
+var (
+	nodePoll   = flag.Duration("node.poll", 20*time.Millisecond, "BenchmarkMinimalNodeHour: the node's poll interval, and how often the chain advances one block")
+	nodeBlocks = flag.Int("node.blocks", 1800, "BenchmarkMinimalNodeHour: how many blocks to replay (1,800 is an hour of 2 s blocks)")
+)
+
+// The chain's labels trail its unsafe head as a healthy OP chain's do: safe a
+// few blocks behind, finalized further behind safe.
+const (
+	nodeSafeLag      = 4
+	nodeFinalizedLag = 32
+)
+
+// BenchmarkMinimalNodeHour replays an hour of chain (1,800 blocks at 2 s)
+// through the real minimal-node binary, a separate process, at a fast poll so
+// that the hour takes under a minute, and measures the process from outside.
+//
+// The binary is built once with go build. Each iteration starts, on
+// 127.0.0.1, an in-memory EL with a JWT secret (the binary's --engine and
+// --jwt-secret), a fake remote rollup node (--l2.follow.source; the rollup
+// config is read from it) and an in-memory L1 whose blocks are the chain's L1
+// origins (--l1: every head's L1 origin is checked canonical on it and
+// finality is not claimed ahead of it, as an operator would run). The binary
+// runs with --poll-interval -node.poll (20ms), and every poll interval the
+// chain advances one block: the remote's unsafe head +1, its safe head 4
+// below unsafe and its finalized head 32 below safe; L1's head stays one
+// block above the unsafe head's origin, its safe and finalized blocks at the
+// origins of the remote's safe and finalized heads (set before the remote
+// moves, so the remote never claims ahead of L1); and the EL receives the new
+// unsafe block by gossip (EL.Gossip), as from a p2p layer. After the last
+// block the benchmark waits until the EL's safe and finalized labels are the
+// remote's; it fails after a minute, printing the binary's log tail. Then it
+// stops the binary with SIGTERM and requires exit code 0. The timed part
+// (ns/op) is the replay and that wait; setup and shutdown are not timed.
+//
+// From the child process it measures:
+//   - rss-early-MB, rss-end-MB: VmRSS in /proc/<pid>/status (MiB) after 10%
+//     of the blocks and once the EL has converged, and rss-end/early their ratio;
+//   - cpu-us/tick: utime+stime from /proc/<pid>/stat (clock ticks, CLK_TCK
+//     from getconf, 100 on Linux) over the process's whole life, start-up
+//     included, divided by the ticks the node made;
+//   - ticks: the node's completed ticks, the "ticks" of its status RPC's
+//     lightcl_status (--rpc.port 0), read just before SIGTERM;
+//   - remote-req/tick, el-req/tick, l1-req/tick: JSON-RPC calls the fakes
+//     received (start-up checks included; each element of a batch is one
+//     call, so L1's head and finalized block, read in one batched request,
+//     are two) divided by ticks. The fake L1's blocks do not name their
+//     predecessor as parent, so each new L1 head also costs a read by number
+//     (one tick in six) that a real, linked L1 would not.
+//
+// The log also gives the same figures for the steady part alone (from 10% of
+// the blocks to the last block), the calls by method, the forkchoice updates
+// by how far their head is above their safe block, and the node's log lines
+// by message and action.
+//
+// The chain and the node tick at the same period, so their phase drifts
+// only slowly, and a run spends long stretches in one of two regimes. In one,
+// every tick consolidates. In the other, a catch-up tick (source safe above
+// local unsafe) sends the safe head as the head, pulling the EL's head back
+// below the gossiped blocks; while the chain's step (the remote's advance and
+// the gossip) keeps landing between the node's read of the EL's head and its
+// read of the remote, every later tick is a catch-up too, with an ancestor
+// search at the remote, and the figures are higher. While this was written,
+// catch-ups were half or more of the ticks in 6 of 15 runs of 300 blocks, and
+// in one of two runs of 1,800 blocks (1,010 of its 1,803 ticks). The log says
+// how a run went. Metrics are means over the iterations. Run it with
+//
+//	go test ./internal/bench -run '^$' -bench BenchmarkMinimalNodeHour -benchtime 1x
+//
+// and add -node.blocks 300 for a quick run. Linux only (/proc).
+func BenchmarkMinimalNodeHour(b *testing.B) {
+	if runtime.GOOS != "linux" {
+		b.Skip("reads the child's /proc/<pid>/status and /proc/<pid>/stat")
+	}
+	blocks, poll := *nodeBlocks, *nodePoll
+	if blocks < 10 {
+		b.Fatalf("-node.blocks %d: want at least 10, so that the early sample comes after a block", blocks)
+	}
+	if poll <= 0 {
+		b.Fatalf("-node.poll %s: must be positive", poll)
+	}
+	bin := nodeBuild(b)
+	hz := nodeClockTicks(b)
+
+	var sum nodeResult
+	b.ResetTimer()
+	for range b.N {
+		r := nodeReplay(b, bin, hz, blocks, poll)
+		sum.rssEarlyMB += r.rssEarlyMB
+		sum.rssEndMB += r.rssEndMB
+		sum.cpuPerTick += r.cpuPerTick
+		sum.remotePerTick += r.remotePerTick
+		sum.elPerTick += r.elPerTick
+		sum.l1PerTick += r.l1PerTick
+		sum.ticks += r.ticks
+	}
+	n := float64(b.N)
+	b.ReportMetric(sum.rssEarlyMB/n, "rss-early-MB")
+	b.ReportMetric(sum.rssEndMB/n, "rss-end-MB")
+	b.ReportMetric(sum.rssEndMB/sum.rssEarlyMB, "rss-end/early")
+	b.ReportMetric(sum.cpuPerTick/n, "cpu-us/tick")
+	b.ReportMetric(sum.remotePerTick/n, "remote-req/tick")
+	b.ReportMetric(sum.elPerTick/n, "el-req/tick")
+	b.ReportMetric(sum.l1PerTick/n, "l1-req/tick")
+	b.ReportMetric(sum.ticks/n, "ticks")
+}
+
+// nodeResult is what one replay measured.
+type nodeResult struct {
+	rssEarlyMB, rssEndMB                float64
+	cpuPerTick                          float64 // microseconds
+	remotePerTick, elPerTick, l1PerTick float64
+	ticks                               float64
+}
+
+// nodeSample is the child and the fakes at one moment.
+type nodeSample struct {
+	rssKB               int64
+	cpu                 int64 // utime+stime, clock ticks
+	ticks               uint64
+	remote, el, l1      map[string]int // calls by method
+	remoteN, elN, l1N   int
+	lastAction, lastErr string
+}
+
+// nodeWorld is one replay's outside: the chain, the fakes and the child.
+type nodeWorld struct {
+	b      *testing.B
+	hz     int64
+	tree   *testutil.Tree
+	chain  []*types.Block // chain[i] is block i+1
+	el     *testutil.EL
+	remote *testutil.RollupNode
+	l1     *testutil.L1
+
+	cmd     *exec.Cmd
+	log     *nodeLog
+	done    chan struct{} // closed when the child has exited
+	waitErr error         // cmd.Wait's error, set before done closes
+	status  *rpc.Client   // the child's status RPC
+}
+
+// nodeReplay runs one replay of blocks blocks, one every poll, against the
+// binary bin and returns what it measured.
+func nodeReplay(b *testing.B, bin string, hz int64, blocks int, poll time.Duration) nodeResult {
+	b.StopTimer()
+	w := &nodeWorld{b: b, hz: hz, tree: testutil.NewTree()}
+	w.chain = w.tree.Extend(w.tree.Genesis().Hash(), blocks, 1)
+	secret := testutil.NewJWTSecret()
+	jwtPath := filepath.Join(b.TempDir(), "jwt.hex")
+	if err := os.WriteFile(jwtPath, []byte(hexutil.Encode(secret[:])), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	var err error
+	// Start*, not New*: the fakes live for one iteration, not the whole benchmark.
+	if w.el, err = testutil.StartEL(w.tree, testutil.ELConfig{JWTSecret: secret, Peer: w.tree}); err != nil {
+		b.Fatal(err)
+	}
+	defer w.el.Close()
+	if w.remote, err = testutil.StartRollupNode(w.tree, testutil.RollupNodeConfig{}); err != nil {
+		b.Fatal(err)
+	}
+	defer w.remote.Close()
+	if w.l1, err = testutil.StartL1(testutil.L1Config{Head: 1}); err != nil {
+		b.Fatal(err)
+	}
+	defer w.l1.Close()
+
+	w.start(bin, "--engine", w.el.URL(), "--jwt-secret", jwtPath,
+		"--l2.follow.source", w.remote.URL(), "--l1", w.l1.URL(),
+		"--poll-interval", poll.String(), "--rpc.addr", "127.0.0.1", "--rpc.port", "0")
+	defer w.kill()
+	startCPU := w.sample(false).cpu
+
+	b.StartTimer()
+	started := time.Now()
+	early := blocks / 10
+	var earlySample nodeSample
+	t := time.NewTicker(poll)
+	for step := 1; step <= blocks; step++ {
+		select {
+		case <-t.C:
+		case <-w.done:
+			t.Stop()
+			w.fatalf("minimal-node exited at block %d of %d (%v)", step, blocks, w.waitErr)
+		}
+		w.advance(uint64(step))
+		if step == early {
+			earlySample = w.sample(true)
+		}
+	}
+	t.Stop()
+	last := w.sample(true)
+	replayed := time.Since(started)
+
+	_, wantSafe, wantFin := w.heads(uint64(blocks))
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, safe, fin := w.el.Labels()
+		if safe.Number == wantSafe && fin.Number == wantFin &&
+			safe.Hash == w.block(wantSafe).Hash() && fin.Hash == w.block(wantFin).Hash() {
+			break
+		}
+		if time.Now().After(deadline) {
+			w.fatalf("the EL's safe/finalized are %d/%d a minute after the last block, want %d/%d", safe.Number, fin.Number, wantSafe, wantFin)
+		}
+		select {
+		case <-w.done:
+			w.fatalf("minimal-node exited before the EL converged (%v)", w.waitErr)
+		case <-time.After(poll):
+		}
+	}
+	b.StopTimer()
+	converged := time.Since(started)
+	end := w.sample(true)
+	w.stop()
+
+	r := nodeResult{
+		rssEarlyMB:    float64(earlySample.rssKB) / 1024,
+		rssEndMB:      float64(end.rssKB) / 1024,
+		cpuPerTick:    w.micros(end.cpu) / float64(end.ticks),
+		remotePerTick: float64(end.remoteN) / float64(end.ticks),
+		elPerTick:     float64(end.elN) / float64(end.ticks),
+		l1PerTick:     float64(end.l1N) / float64(end.ticks),
+		ticks:         float64(end.ticks),
+	}
+	steadyTicks := float64(last.ticks - earlySample.ticks)
+	b.Logf("minimal-node, %d blocks every %s: replayed in %s, EL converged %s after the first block; %d ticks (lightcl_status), remote optimism_syncStatus calls %d",
+		blocks, poll, replayed.Round(time.Millisecond), converged.Round(time.Millisecond), end.ticks, end.remote["optimism_syncStatus"])
+	b.Logf("RSS: %.1f MiB after %d blocks (tick %d), %.1f MiB after block %d, %.1f MiB at the end (ratio end/early %.2f)",
+		r.rssEarlyMB, early, earlySample.ticks, float64(last.rssKB)/1024, blocks, r.rssEndMB, r.rssEndMB/r.rssEarlyMB)
+	b.Logf("CPU: %.2f s in all (%.2f s up to the end of start-up), %.0f us/tick over the whole life; steady (blocks %d..%d, %.0f ticks): %.0f us/tick",
+		w.micros(end.cpu)/1e6, w.micros(startCPU)/1e6, r.cpuPerTick, early, blocks, steadyTicks,
+		w.micros(last.cpu-earlySample.cpu)/steadyTicks)
+	b.Logf("calls per tick, whole life: remote %.2f, EL %.2f, L1 %.2f; steady: remote %.2f, EL %.2f, L1 %.2f",
+		r.remotePerTick, r.elPerTick, r.l1PerTick,
+		float64(last.remoteN-earlySample.remoteN)/steadyTicks, float64(last.elN-earlySample.elN)/steadyTicks,
+		float64(last.l1N-earlySample.l1N)/steadyTicks)
+	for _, f := range []struct {
+		name               string
+		early, last, atEnd map[string]int
+	}{
+		{"remote", earlySample.remote, last.remote, end.remote},
+		{"EL", earlySample.el, last.el, end.el},
+		{"L1", earlySample.l1, last.l1, end.l1},
+	} {
+		b.Logf("  %s calls, whole life [steady per tick]: %s", f.name, nodeByMethod(f.early, f.last, f.atEnd, steadyTicks))
+	}
+	b.Logf("forkchoice updates by head minus safe (blocks): %s", w.forkchoiceGaps())
+	b.Logf("node at the end: last action %q, last error %q; its log lines by level, message and action: %s",
+		end.lastAction, end.lastErr, w.log.summary())
+	return r
+}
+
+// forkchoiceGaps counts the EL's forkchoice updates by how far their head
+// is above their safe block: 0 is a head pulled back to the safe head, which
+// rewinds the unsafe blocks gossip gave the EL.
+func (w *nodeWorld) forkchoiceGaps() string {
+	gaps, other := map[int64]int{}, 0
+	for _, fc := range w.el.ForkchoiceUpdates() {
+		head, ok1 := w.tree.Block(fc.HeadBlockHash)
+		safe, ok2 := w.tree.Block(fc.SafeBlockHash)
+		if !ok1 || !ok2 {
+			other++ // not blocks of the chain
+			continue
+		}
+		gaps[int64(head.NumberU64())-int64(safe.NumberU64())]++
+	}
+	keys := make([]int64, 0, len(gaps))
+	for k := range gaps {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d: %d", k, gaps[k])
+	}
+	if other > 0 {
+		parts = append(parts, fmt.Sprintf("head or safe not a block of the chain: %d", other))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// heads are the remote's unsafe, safe and finalized heights after step.
+func (w *nodeWorld) heads(step uint64) (unsafe, safe, fin uint64) {
+	unsafe = step
+	if unsafe > nodeSafeLag {
+		safe = unsafe - nodeSafeLag
+	}
+	if safe > nodeFinalizedLag {
+		fin = safe - nodeFinalizedLag
+	}
+	return unsafe, safe, fin
+}
+
+// block is block n of the chain; 0 is genesis.
+func (w *nodeWorld) block(n uint64) *types.Block {
+	if n == 0 {
+		return w.tree.Genesis()
+	}
+	return w.chain[n-1]
+}
+
+// advance moves the world to step: L1 first (its head one above the unsafe
+// head's origin, its labels at the safe and finalized heads' origins), then
+// the remote's heads, then gossip of the new unsafe block into the EL.
+func (w *nodeWorld) advance(step uint64) {
+	unsafe, safe, fin := w.heads(step)
+	if h := unsafe/testutil.BlocksPerEpoch + 1; h > w.l1.Head().Number {
+		w.l1.SetHead(h)
+	}
+	w.l1.SetLabels(safe/testutil.BlocksPerEpoch, fin/testutil.BlocksPerEpoch)
+	w.remote.Follow(w.block(unsafe), w.block(safe), w.block(safe), w.block(fin), testutil.L1Ref(safe/testutil.BlocksPerEpoch))
+	if err := w.el.Gossip(w.tree, w.block(unsafe).Hash()); err != nil {
+		w.fatalf("gossip of block %d: %v", unsafe, err)
+	}
+}
+
+// start runs the binary and waits until its status RPC listens, which it
+// logs once every start-up check has passed.
+func (w *nodeWorld) start(bin string, args ...string) {
+	w.log = new(nodeLog)
+	w.done = make(chan struct{})
+	w.cmd = exec.Command(bin, args...)
+	w.cmd.Env = nodeCleanEnv()
+	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
+	if err := w.cmd.Start(); err != nil {
+		w.b.Fatal(err)
+	}
+	go func() {
+		w.waitErr = w.cmd.Wait()
+		close(w.done)
+	}()
+	addrRE := regexp.MustCompile(`Status RPC listening +addr=(\S+)`)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := addrRE.FindStringSubmatch(w.log.String()); m != nil {
+			c, err := rpc.Dial("http://" + m[1])
+			if err != nil {
+				w.fatalf("dialing the status RPC at %s: %v", m[1], err)
+			}
+			w.status = c
+			return
+		}
+		if time.Now().After(deadline) {
+			w.fatalf("no status RPC 30s after start")
+		}
+		select {
+		case <-w.done:
+			w.fatalf("minimal-node exited during start-up (%v)", w.waitErr)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// stop sends SIGTERM and requires exit code 0 within 15 s.
+func (w *nodeWorld) stop() {
+	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		w.fatalf("SIGTERM: %v", err)
+	}
+	select {
+	case <-w.done:
+	case <-time.After(15 * time.Second):
+		w.fatalf("minimal-node still running 15s after SIGTERM")
+	}
+	if code := w.cmd.ProcessState.ExitCode(); code != 0 {
+		w.fatalf("minimal-node exited with code %d after SIGTERM (%v)", code, w.waitErr)
+	}
+}
+
+// kill ends the child if it is still running (a failed replay) and closes
+// the status RPC client.
+func (w *nodeWorld) kill() {
+	if w.status != nil {
+		w.status.Close()
+	}
+	select {
+	case <-w.done:
+	default:
+		_ = w.cmd.Process.Kill()
+		<-w.done
+	}
+}
+
+func (w *nodeWorld) fatalf(format string, args ...any) {
+	w.b.Helper()
+	w.b.Fatalf("%s; minimal-node log tail:\n%s", fmt.Sprintf(format, args...), w.log.tail(40))
+}
+
+// sample reads the child's RSS and CPU and the fakes' call logs; with
+// status, also the node's ticks from lightcl_status.
+func (w *nodeWorld) sample(status bool) nodeSample {
+	pid := w.cmd.Process.Pid
+	var s nodeSample
+	var err error
+	if s.rssKB, err = nodeRSS(pid); err != nil {
+		w.fatalf("%v", err)
+	}
+	if s.cpu, err = nodeCPU(pid); err != nil {
+		w.fatalf("%v", err)
+	}
+	remote, el, l1 := w.remote.Calls(), w.el.Calls(), w.l1.Calls()
+	s.remote, s.el, s.l1 = nodeCount(remote), nodeCount(el), nodeCount(l1)
+	s.remoteN, s.elN, s.l1N = len(remote), len(el), len(l1)
+	if !status {
+		return s
+	}
+	var st struct {
+		Ticks      uint64 `json:"ticks"`
+		LastAction string `json:"last_action"`
+		LastError  string `json:"last_error"`
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.status.CallContext(ctx, &st, "lightcl_status"); err != nil {
+		w.fatalf("lightcl_status: %v", err)
+	}
+	s.ticks, s.lastAction, s.lastErr = st.Ticks, st.LastAction, st.LastError
+	return s
+}
+
+// micros converts clock ticks of CPU time to microseconds.
+func (w *nodeWorld) micros(clockTicks int64) float64 {
+	return float64(clockTicks) * 1e6 / float64(w.hz)
+}
+
+// nodeBuild builds examples/minimal-node once, from the module root found
+// above the working directory (internal/bench when go test runs it).
+func nodeBuild(b *testing.B) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			b.Fatal("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+	bin := filepath.Join(b.TempDir(), "minimal-node")
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "./examples/minimal-node")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("go build ./examples/minimal-node in %s: %v\n%s", dir, err, out)
+	}
+	return bin
+}
+
+// nodeClockTicks is CLK_TCK, the unit of utime and stime in /proc/<pid>/stat:
+// what getconf says, 100 (Linux's USER_HZ everywhere) if it cannot say.
+func nodeClockTicks(b *testing.B) int64 {
+	out, err := exec.Command("getconf", "CLK_TCK").Output()
+	if err == nil {
+		if hz, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil && hz > 0 {
+			if hz != 100 {
+				b.Logf("getconf CLK_TCK is %d, not the usual 100", hz)
+			}
+			return hz
+		}
+	}
+	b.Logf("getconf CLK_TCK failed (%v, %q); assuming 100", err, out)
+	return 100
+}
+
+// nodeRSS is VmRSS of /proc/<pid>/status, in kB.
+func nodeRSS(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			fields := strings.Fields(v) // "123456 kB"
+			if len(fields) != 2 || fields[1] != "kB" {
+				return 0, fmt.Errorf("/proc/%d/status: VmRSS line %q", pid, sc.Text())
+			}
+			return strconv.ParseInt(fields[0], 10, 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("/proc/%d/status: no VmRSS line", pid)
+}
+
+// nodeCPU is utime+stime of /proc/<pid>/stat (fields 14 and 15), in clock ticks.
+func nodeCPU(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// the command name, field 2, is in parentheses and may hold spaces
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no ')' in %q", pid, data)
+	}
+	fields := strings.Fields(string(data[i+1:])) // fields[0] is field 3, the state
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the name", pid, len(fields))
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return utime + stime, nil
+}
+
+// nodeCount counts calls by method; eth_getBlockByNumber by what it asked
+// for too, a label ("latest") or a number (#).
+func nodeCount(calls []testutil.Call) map[string]int {
+	m := map[string]int{}
+	for _, c := range calls {
+		key := c.Method
+		if c.Method == "eth_getBlockByNumber" {
+			var params []any
+			if json.Unmarshal(c.Params, &params) == nil && len(params) > 0 {
+				if label, ok := params[0].(string); ok && !strings.HasPrefix(label, "0x") {
+					key += "(" + label + ")"
+				} else {
+					key += "(#)"
+				}
+			}
+		}
+		m[key]++
+	}
+	return m
+}
+
+// nodeByMethod formats "method total [steady/tick], ..." in method order.
+func nodeByMethod(early, last, end map[string]int, steadyTicks float64) string {
+	methods := make([]string, 0, len(end))
+	for m := range end {
+		methods = append(methods, m)
+	}
+	sort.Strings(methods)
+	parts := make([]string, 0, len(methods))
+	for _, m := range methods {
+		parts = append(parts, fmt.Sprintf("%s %d [%.2f]", m, end[m], float64(last[m]-early[m])/steadyTicks))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// nodeCleanEnv is the environment without LIGHTCL_* variables, which would
+// set the binary's flags.
+func nodeCleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "LIGHTCL_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// nodeLog collects the child's stdout and stderr.
+type nodeLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *nodeLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *nodeLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// nodeLogLine matches a text log line: level, [time], message, then the
+// key=value pairs, of which action= is kept.
+var nodeLogLine = regexp.MustCompile(`^(\w+)\s+\[[^\]]*\]\s+(.*?)(?:\s{2,}|$)(?:.*\baction=(\S+))?`)
+
+// summary counts the log lines by level, message and action, most first.
+func (l *nodeLog) summary() string {
+	counts := map[string]int{}
+	for _, line := range strings.Split(strings.TrimRight(l.String(), "\n"), "\n") {
+		m := nodeLogLine.FindStringSubmatch(line)
+		if m == nil {
+			continue // a continuation line
+		}
+		key := m[1] + " " + strconv.Quote(m[2])
+		if m[3] != "" {
+			key += " action=" + m[3]
+		}
+		counts[key]++
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if counts[keys[i]] != counts[keys[j]] {
+			return counts[keys[i]] > counts[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d× %s", counts[k], k)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// tail is the last n lines.
+func (l *nodeLog) tail(n int) string {
+	lines := strings.Split(strings.TrimRight(l.String(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
