@@ -1,4 +1,4 @@
-package bench
+package main
 
 import (
 	"bufio"
@@ -330,19 +330,20 @@ func (w *nodeWorld) block(n uint64) *types.Block {
 	return w.chain[n-1]
 }
 
-// advance moves the world to step: L1 first (its head one above the unsafe
-// head's origin, its labels at the safe and finalized heads' origins), then
-// the remote's heads, then gossip of the new unsafe block into the EL.
+// advance moves the world to step: gossip of the new unsafe block into the
+// EL first (as a p2p layer delivers it while the safe head trails), then L1
+// (its head one above the unsafe head's origin, its labels at the safe and
+// finalized heads' origins), then the remote's heads.
 func (w *nodeWorld) advance(step uint64) {
 	unsafe, safe, fin := w.heads(step)
+	if err := w.el.Gossip(w.tree, w.block(unsafe).Hash()); err != nil {
+		w.fatalf("gossip of block %d: %v", unsafe, err)
+	}
 	if h := unsafe/testutil.BlocksPerEpoch + 1; h > w.l1.Head().Number {
 		w.l1.SetHead(h)
 	}
 	w.l1.SetLabels(safe/testutil.BlocksPerEpoch, fin/testutil.BlocksPerEpoch)
 	w.remote.Follow(w.block(unsafe), w.block(safe), w.block(safe), w.block(fin), testutil.L1Ref(safe/testutil.BlocksPerEpoch))
-	if err := w.el.Gossip(w.tree, w.block(unsafe).Hash()); err != nil {
-		w.fatalf("gossip of block %d: %v", unsafe, err)
-	}
 }
 
 // start runs the binary and waits until its status RPC listens, which it

@@ -1,10 +1,12 @@
-package bench
+package main
 
 import (
 	"context"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lightcl/lightcl/engineadapter"
 )
 
 // BenchmarkSteadyState counts what a tick costs: HTTP requests to the remote
@@ -101,4 +103,48 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkStep measures one tick of lightcl's own code: the adapter and the
+// decision core with the in-process engine and source of
+// BenchmarkAdapterMemory (Go calls, no HTTP, nothing stored), so the CPU time
+// and allocations reported are the adapter's, not a client's or a server's.
+// "unchanged": nothing moves; "moving": the engine gets one block per tick and
+// the source's heads follow it.
+//
+//	go test ./internal/bench -run '^$' -bench BenchmarkStep -benchmem
+func BenchmarkStep(b *testing.B) {
+	for _, moving := range []bool{false, true} {
+		name := map[bool]string{false: "unchanged", true: "moving"}[moving]
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			chain := &memChain{available: memSafeLag + 100}
+			engine := &memEngine{chain: chain}
+			a, err := engineadapter.New(engineadapter.DefaultConfig(), engine, &memSource{chain: chain}, discard, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for range 3 {
+				if _, err := a.Step(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reads0 := engine.reads
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if moving {
+					chain.available++
+				}
+				if _, err := a.Step(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if engine.safe != chain.safe() {
+				b.Fatalf("engine safe %d, source safe %d", engine.safe, chain.safe())
+			}
+			b.ReportMetric(float64(engine.reads-reads0)/float64(b.N), "engine-reads/tick")
+		})
+	}
 }
