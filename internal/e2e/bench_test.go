@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"context"
 	"flag"
-	"fmt"
 	"testing"
 	"time"
 
@@ -65,7 +64,7 @@ func BenchmarkBackfill(b *testing.B) {
 	b.ReportMetric(directRate, "direct-blocks/s")
 	b.ReportMetric(backfillRate, "backfill-blocks/s")
 	b.ReportMetric(backfillRate/directRate, "backfill/direct")
-	fmt.Printf("backfill of %d blocks (%d txs each): direct newPayload %.0f blocks/s, backfill %.0f blocks/s, ratio %.2f\n",
+	b.Logf("backfill of %d blocks (%d txs each): direct newPayload %.0f blocks/s, backfill %.0f blocks/s, ratio %.2f",
 		blocks, txs, directRate, backfillRate, backfillRate/directRate)
 }
 
