@@ -20,7 +20,8 @@ type Heads struct {
 
 // Check reports whether the heads are consistent with one another: non-zero
 // hashes, finalized ≤ safe ≤ local-safe by number, one block per height across
-// the labels, and, where two labels are adjacent, a linking parent hash. The
+// the labels and one height per hash, and, where two labels are adjacent, a
+// linking parent hash. The
 // error wraps ErrInconsistentHeads. Check cannot tell whether the labels lie on
 // one chain when they are further apart; the adapter verifies that against the
 // engine.
@@ -56,6 +57,9 @@ func checkPair(loName string, lo eth.L2BlockRef, hiName string, hi eth.L2BlockRe
 	case lo.Number == hi.Number && lo.Hash != hi.Hash:
 		return fmt.Errorf("%s and %s both at %d with different hashes %s and %s: %w",
 			loName, hiName, lo.Number, lo.Hash, hi.Hash, ErrInconsistentHeads)
+	case lo.Number != hi.Number && lo.Hash == hi.Hash:
+		return fmt.Errorf("%s %d and %s %d carry one hash %s: %w",
+			loName, lo.Number, hiName, hi.Number, lo.Hash, ErrInconsistentHeads)
 	case lo.Number+1 == hi.Number && hi.ParentHash != lo.Hash:
 		return fmt.Errorf("%s %d (%s) is not the parent of %s %d (parent %s): %w",
 			loName, lo.Number, lo.Hash, hiName, hi.Number, hi.ParentHash, ErrInconsistentHeads)

@@ -23,8 +23,9 @@ func fuzzRef(n uint64, hash, parent byte, l1 uint64, l1Hash byte) eth.L2BlockRef
 
 // consistent restates Check's documented rules independently: no zero hash;
 // finalized ≤ safe ≤ local-safe by number; labels at one height are one
-// block (one hash, one L1 origin); a label directly above another names it as
-// its parent; L1 origins never decrease from finalized to safe to local-safe.
+// block (one hash, one L1 origin) and a hash names one height; a label
+// directly above another names it as its parent; L1 origins never decrease
+// from finalized to safe to local-safe.
 func consistent(h Heads) bool {
 	refs := []eth.L2BlockRef{h.Finalized, h.Safe, h.LocalSafe}
 	for _, r := range refs {
@@ -39,6 +40,8 @@ func consistent(h Heads) bool {
 			case lo.Number > hi.Number:
 				return false
 			case lo.Number == hi.Number && (lo.Hash != hi.Hash || lo.L1Origin != hi.L1Origin):
+				return false
+			case lo.Number != hi.Number && lo.Hash == hi.Hash:
 				return false
 			case lo.Number+1 == hi.Number && hi.ParentHash != lo.Hash:
 				return false

@@ -41,6 +41,10 @@ func TestHeadsCheck(t *testing.T) {
 		{"finalized and safe at one height, two hashes", Heads{Finalized: c[10], Safe: other[10], LocalSafe: other[12]}, false},
 		{"finalized and local-safe at one height, two hashes", Heads{Finalized: c[10], Safe: c[10], LocalSafe: other[10]}, false},
 		{"adjacent labels that do not link", Heads{Finalized: c[9], Safe: other[10], LocalSafe: other[10]}, false},
+		{"one hash at two heights", Heads{Finalized: c[5], Safe: c[10], LocalSafe: eth.L2BlockRef{Hash: c[10].Hash, Number: 12,
+			ParentHash: c[11].Hash, L1Origin: c[12].L1Origin}}, false},
+		{"finalized's hash again at local-safe's height", Heads{Finalized: c[5], Safe: c[10], LocalSafe: eth.L2BlockRef{Hash: c[5].Hash,
+			Number: 12, ParentHash: c[11].Hash, L1Origin: c[12].L1Origin}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
