@@ -28,9 +28,10 @@ var ErrAncestorUnknown = errors.New("common ancestor unknown: a block is missing
 // first agreement; lo is read only when the answer would be lo. So the cost
 // grows with the depth d of the fork below hi, not with the range: each probed
 // height costs one lookup on a and one on b, and a search probes at most
-// Probes(d) heights (see Probes). Above lo,
-// a height that one side does not have counts as disagreement; any other
-// lookup error ends the search.
+// Probes(d) heights (see Probes). Lookups that do not fit one fork (chains
+// that agree, differ and agree again going down) still cost at most
+// Probes(hi−lo). Above lo, a height that one side does not have counts as
+// disagreement; any other lookup error ends the search.
 //
 // Errors: a and b differ at lo: ErrNoCommonAncestor; one has no block at lo:
 // ErrAncestorUnknown; b's block right above the answer does not name the answer
@@ -137,10 +138,14 @@ func Probes(depth uint64) int {
 		}
 		step *= gallop
 	}
-	// the bisection between the last two steps (or hi and the first step)
+	// the bisection between the last two steps (or hi and the first step);
+	// when the steps stopped growing short of depth, down to the lowest height
 	span := step - step/gallop
-	if step == 1 {
+	switch {
+	case step == 1:
 		span = 0
+	case step < depth:
+		span = math.MaxUint64 - step
 	}
 	return probes + bits.Len64(span) + 1
 }
@@ -202,5 +207,33 @@ func Search(ctx context.Context, d Decision, in Input, engine, source safesource
 		return source(ctx, n)
 	}
 	anc, err := FindCommonAncestor(ctx, LocalChain(in.Local, engine), known, d.SearchLo, d.SearchHi)
+	if err == nil {
+		err = keepsFinalized(ctx, in.Local, engine, d.SearchLo, anc)
+	}
 	return &AncestorResult{Ref: anc, Err: err}
+}
+
+// keepsFinalized checks, after a search that found the ancestor anc above lo
+// without reading lo, that the source's chain holds the local finalized block
+// when lo is its height. The source's chain shares anc with the engine's, so
+// at lo it holds the engine's block, which LocalChain does not read there (it
+// answers the remembered finalized block): one engine read shows whether the
+// two are the same. They differ when the engine's chain (and with it the
+// source's) no longer holds the local finalized block: ErrNoCommonAncestor, as
+// when the search reads lo and the chains differ there.
+func keepsFinalized(ctx context.Context, l Local, engine safesource.BlockRefByNumber, lo uint64, anc eth.L2BlockRef) error {
+	if anc.Number <= lo || lo != l.Finalized.Number || l.Finalized.Hash == (eth.L2BlockRef{}).Hash {
+		return nil
+	}
+	ref, err := engine(ctx, lo)
+	switch {
+	case missing(err):
+		return fmt.Errorf("engine has no block at the local finalized height %d below the ancestor %d: %w", lo, anc.Number, ErrAncestorUnknown)
+	case err != nil:
+		return fmt.Errorf("engine block at the local finalized height %d: %w", lo, err)
+	case ref.Hash != l.Finalized.Hash:
+		return fmt.Errorf("the source's chain shares block %d with the engine's, which holds %s at %d, not the local finalized %s: %w",
+			anc.Number, ref.Hash, lo, l.Finalized.Hash, ErrNoCommonAncestor)
+	}
+	return nil
 }

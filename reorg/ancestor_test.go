@@ -2,10 +2,13 @@ package reorg
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/stretchr/testify/require"
 
 	"github.com/lightcl/lightcl/safesource"
@@ -132,5 +135,69 @@ func TestSearchReadsTheSourceOncePerProbe(t *testing.T) {
 	require.Equal(t, local[2*depth], res.Ref)
 	t.Logf("depth %d: %d source reads, %d engine reads", depth, sourceReads, engineReads)
 	require.LessOrEqual(t, sourceReads, 20)
-	require.Equal(t, engineReads, sourceReads, "the probe at the top reads the engine, not the source again")
+	require.Equal(t, engineReads, sourceReads+1,
+		"the probe at the top reads the engine, not the source again; the engine is read once more at the local finalized height")
+}
+
+// TestSearchHaltsWhenTheSharedChainLostFinalized: the engine's chain and the
+// source's agree above the local finalized height but hold another block at
+// it (the engine was moved off the local finalized chain, and the source is on
+// that other chain): the search must not report an ancestor.
+func TestSearchHaltsWhenTheSharedChainLostFinalized(t *testing.T) {
+	remembered := newChain(1, 100)
+	other := remembered.fork(40, 2, 60) // both up to 100; different from 41 up
+	source := other.fork(90, 3, 10)     // the source shares the other chain up to 90
+	in := Input{
+		Heads: safesource.Heads{Safe: source[100], LocalSafe: source[100], Finalized: source[50]},
+		Local: Local{Unsafe: other[100], Safe: remembered[50], Finalized: remembered[50]},
+	}
+	d := Decision{Action: NeedAncestor, SearchLo: 50, SearchHi: 100}
+	res := Search(context.Background(), d, in, other.lookup, source.lookup)
+	require.ErrorIs(t, res.Err, ErrNoCommonAncestor)
+
+	// the same with the engine still on the remembered chain: ancestor 90
+	source = remembered.fork(90, 3, 10)
+	in.Heads = safesource.Heads{Safe: source[100], LocalSafe: source[100], Finalized: source[50]}
+	in.Local.Unsafe = remembered[100]
+	res = Search(context.Background(), d, in, remembered.lookup, source.lookup)
+	require.NoError(t, res.Err)
+	require.Equal(t, remembered[90], res.Ref)
+}
+
+// TestProbesBoundsTheLargestRanges: the bound holds where the gallop's steps
+// stop growing, near the top of the height range.
+func TestProbesBoundsTheLargestRanges(t *testing.T) {
+	const hi = math.MaxUint64
+	hash := func(tag byte, n uint64) common.Hash {
+		h := common.Hash{0: tag}
+		binary.BigEndian.PutUint64(h[24:], n)
+		return h
+	}
+	for _, anc := range []uint64{0, 1, 1 << 20, 1 << 59, 1 << 62, hi - (1 << 61)} {
+		var calls int
+		ref := func(n uint64) eth.L2BlockRef {
+			tag, parentTag := byte(1), byte(1)
+			if n > anc {
+				tag = 2
+			}
+			if n > anc+1 {
+				parentTag = 2
+			}
+			return eth.L2BlockRef{Number: n, Hash: hash(tag, n), ParentHash: hash(parentTag, n-1)}
+		}
+		a := func(_ context.Context, n uint64) (eth.L2BlockRef, error) {
+			calls++
+			return eth.L2BlockRef{Number: n, Hash: hash(1, n), ParentHash: hash(1, n-1)}, nil
+		}
+		b := func(_ context.Context, n uint64) (eth.L2BlockRef, error) {
+			calls++
+			return ref(n), nil
+		}
+		got, err := FindCommonAncestor(context.Background(), a, b, 0, hi)
+		require.NoError(t, err)
+		require.Equal(t, anc, got.Number)
+		require.LessOrEqual(t, calls/2, Probes(hi-anc), "ancestor %d", anc)
+		require.LessOrEqual(t, calls/2, Probes(hi), "ancestor %d", anc)
+		t.Logf("ancestor %d below %d: %d probes, bound %d", anc, uint64(hi), calls/2, Probes(hi-anc))
+	}
 }
