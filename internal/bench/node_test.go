@@ -356,6 +356,7 @@ func (w *nodeWorld) start(bin string, args ...string) {
 	w.cmd = exec.Command(bin, args...)
 	w.cmd.Env = nodeCleanEnv()
 	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
+	w.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlives the benchmark
 	if err := w.cmd.Start(); err != nil {
 		w.b.Fatal(err)
 	}
@@ -363,6 +364,7 @@ func (w *nodeWorld) start(bin string, args ...string) {
 		w.waitErr = w.cmd.Wait()
 		close(w.done)
 	}()
+	w.b.Cleanup(w.kill) // a start-up failure below ends the benchmark before its deferred kill
 	addrRE := regexp.MustCompile(`Status RPC listening +addr=(\S+)`)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -405,6 +407,7 @@ func (w *nodeWorld) stop() {
 func (w *nodeWorld) kill() {
 	if w.status != nil {
 		w.status.Close()
+		w.status = nil
 	}
 	select {
 	case <-w.done:

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lightcl/lightcl/engineadapter"
+	"github.com/lightcl/lightcl/reorg"
 )
 
 // BenchmarkSteadyState counts what a tick costs: HTTP requests to the remote
@@ -109,8 +110,9 @@ func cpuTime(b *testing.B) time.Duration {
 // decision core with the in-process engine and source of
 // BenchmarkAdapterMemory (Go calls, no HTTP, nothing stored), so the CPU time
 // and allocations reported are the adapter's, not a client's or a server's.
-// "unchanged": nothing moves; "moving": the engine gets one block per tick and
-// the source's heads follow it.
+// "unchanged": nothing moves; "moving": the engine's head moves one block per
+// tick (as by gossip) and the source's heads follow it, so every tick
+// consolidates a new safe head.
 //
 //	go test ./internal/bench -run '^$' -bench BenchmarkStep -benchmem
 func BenchmarkStep(b *testing.B) {
@@ -135,9 +137,14 @@ func BenchmarkStep(b *testing.B) {
 			for range b.N {
 				if moving {
 					chain.available++
+					engine.head = chain.available // gossiped: the engine's head leads the source's safe head
 				}
-				if _, err := a.Step(ctx); err != nil {
+				d, err := a.Step(ctx)
+				if err != nil {
 					b.Fatal(err)
+				}
+				if moving && d.Action != reorg.Consolidate {
+					b.Fatalf("a moving tick decided %s, not consolidate: %s", d.Action, d.Reason)
 				}
 			}
 			b.StopTimer()
