@@ -1,0 +1,83 @@
+package l1derive_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/ethereum-optimism/optimism/op-node/rollup/derive"
+	"github.com/ethereum-optimism/optimism/op-service/eth"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lightcl/lightcl/internal/testutil/opgeth"
+	"github.com/lightcl/lightcl/internal/testutil/opstack"
+	"github.com/lightcl/lightcl/safesource/l1derive"
+)
+
+// TestCheckOnlyWaitsOnUnsafeBlocks: a checker over an engine that holds the
+// derived blocks 1..4 (safe label at 4) and other valid blocks at 5..8
+// waits at 4 while those blocks are unsafe, since the followed source may
+// still replace them; once the engine calls block 5 safe, the checker fails
+// with ErrMismatch.
+func TestCheckOnlyWaitsOnUnsafeBlocks(t *testing.T) {
+	ctx := testContext(t)
+	w := newWorld(t)
+	seqBlocks := w.build(ctx, t, 12)
+	w.post(ctx, t, 4, opstack.Singular)
+	w.follow(ctx, t, 4) // the follower holds the sequencer's 1..4, safe at 4
+	other := w.buildOtherBlocksOnHead(ctx, t, seqBlocks[4:8], 4)
+	p2 := w.post(ctx, t, 12, opstack.Singular)
+
+	safe, err := w.engine.L2BlockRefByLabel(ctx, eth.Safe)
+	require.NoError(t, err)
+	require.Equal(t, seqBlocks[3], safe, "the engine's safe label is below the other blocks")
+
+	check, err := l1derive.New(l1derive.Config{Name: "check", CheckOnly: true}, w.stack.RollupConfig(), w.l1, nil, w.engine, testLogger(t), nil)
+	require.NoError(t, err)
+	for i := range 10 {
+		h, err := check.Heads(ctx)
+		require.NoError(t, err, "call %d: the differing block 5 is unsafe in the engine", i)
+		require.Equal(t, seqBlocks[3], h.Safe, "call %d: the safe head stays below the differing block", i)
+	}
+	st := check.Status()
+	require.GreaterOrEqual(t, st.Heads.CurrentL1.Number, p2.Number, "the checker has read the batch of block 5")
+	require.Zero(t, st.Building, "a checker hands nothing out to be built")
+
+	// the engine now calls its own block 5 safe, keeping its head at 8
+	seq := opgeth.NewSequencer(t, w.follower)
+	require.Equal(t, other[3], seq.Head())
+	require.NoError(t, seq.SetLabels(ctx, other[0], seq.Finalized()))
+
+	for range 10 {
+		if _, err = check.Heads(ctx); err != nil {
+			break
+		}
+	}
+	require.ErrorIs(t, err, l1derive.ErrMismatch)
+	_, again := check.Heads(ctx)
+	require.ErrorIs(t, again, l1derive.ErrMismatch, "the mismatch is for good")
+}
+
+// buildOtherBlocksOnHead builds, on the follower's head, a block for each
+// of the sequencer's blocks given, with the same L1 origin and L1-info
+// deposit but two transfers instead of one, from nonce on: a valid chain
+// that L1 does not derive. It returns the blocks built.
+func (w *world) buildOtherBlocksOnHead(ctx context.Context, t *testing.T, like []eth.L2BlockRef, nonce uint64) []eth.L2BlockRef {
+	t.Helper()
+	builder := derive.NewFetchingAttributesBuilder(w.stack.RollupConfig(), nil, nil, w.l1, w.engine)
+	seq := opgeth.NewSequencer(t, w.follower)
+	refs := make([]eth.L2BlockRef, 0, len(like))
+	for i, b := range like {
+		attrs, err := builder.PreparePayloadAttributes(ctx, seq.Head(), b.L1Origin)
+		require.NoError(t, err)
+		attrs.NoTxPool = true
+		for _, tx := range opgeth.TransferTxs(opgeth.FundedKey(), w.stack.RollupConfig().L2ChainID, nonce+uint64(2*i), 2) {
+			attrs.Transactions = append(attrs.Transactions, tx)
+		}
+		ref, err := seq.BuildAttributes(ctx, seq.Head(), attrs)
+		require.NoError(t, err)
+		require.Equal(t, b.Number, ref.Number)
+		require.NotEqual(t, b.Hash, ref.Hash)
+		refs = append(refs, ref)
+	}
+	return refs
+}
