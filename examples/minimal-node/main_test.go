@@ -6,7 +6,6 @@ package main
 // stderr and the exit code).
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -327,14 +326,14 @@ func binary(t *testing.T) string {
 // printed if the test fails.
 type process struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testutil.LogBuffer
 	done   chan struct{} // closed when it has exited
 }
 
 func startProcess(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(binary(t), args...), stderr: new(syncBuffer), done: make(chan struct{})}
-	p.cmd.Env = append(cleanEnv(), env...)
+	p := &process{cmd: exec.Command(binary(t), args...), stderr: new(testutil.LogBuffer), done: make(chan struct{})}
+	p.cmd.Env = append(testutil.EnvWithout("LIGHTCL_"), env...)
 	p.cmd.Stdout = io.Discard
 	p.cmd.Stderr = p.stderr
 	require.NoError(t, p.cmd.Start())
@@ -371,34 +370,6 @@ func runToExit(t *testing.T, args ...string) (int, string) {
 		t.Fatalf("minimal-node still running after 30s; stderr:\n%s", p.stderr)
 	}
 	return p.cmd.ProcessState.ExitCode(), p.stderr.String()
-}
-
-// cleanEnv is the test's environment without LIGHTCL_* variables.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "LIGHTCL_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func writeRollupConfig(t *testing.T, tree *testutil.Tree) string {

@@ -16,7 +16,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -354,7 +353,7 @@ func (w *nodeWorld) start(bin string, args ...string) {
 	w.log = new(nodeLog)
 	w.done = make(chan struct{})
 	w.cmd = exec.Command(bin, args...)
-	w.cmd.Env = nodeCleanEnv()
+	w.cmd.Env = testutil.EnvWithout("LIGHTCL_")
 	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
 	w.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlives the benchmark
 	if err := w.cmd.Start(); err != nil {
@@ -419,7 +418,7 @@ func (w *nodeWorld) kill() {
 
 func (w *nodeWorld) fatalf(format string, args ...any) {
 	w.b.Helper()
-	w.b.Fatalf("%s; minimal-node log tail:\n%s", fmt.Sprintf(format, args...), w.log.tail(40))
+	w.b.Fatalf("%s; minimal-node log tail:\n%s", fmt.Sprintf(format, args...), w.log.Tail(40))
 }
 
 // sample reads the child's RSS and CPU and the fakes' call logs; with
@@ -585,35 +584,8 @@ func nodeByMethod(early, last, end map[string]int, steadyTicks float64) string {
 	return strings.Join(parts, ", ")
 }
 
-// nodeCleanEnv is the environment without LIGHTCL_* variables, which would
-// set the binary's flags.
-func nodeCleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "LIGHTCL_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
 // nodeLog collects the child's stdout and stderr.
-type nodeLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *nodeLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *nodeLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type nodeLog struct{ testutil.LogBuffer }
 
 // nodeLogLine matches a text log line: level, [time], message, then the
 // key=value pairs, of which action= is kept.
@@ -648,13 +620,4 @@ func (l *nodeLog) summary() string {
 		parts[i] = fmt.Sprintf("%d× %s", counts[k], k)
 	}
 	return strings.Join(parts, "; ")
-}
-
-// tail is the last n lines.
-func (l *nodeLog) tail(n int) string {
-	lines := strings.Split(strings.TrimRight(l.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

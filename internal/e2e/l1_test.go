@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
 	"os/exec"
 	"regexp"
@@ -59,10 +58,11 @@ func (w *l1World) rollupJSON() string { return writeRollupJSON(w.t, w.stack.Roll
 
 // runNode starts minimal-node with args and returns its stderr and a stop
 // function that sends SIGTERM and requires exit code 0.
-func runNode(t *testing.T, args ...string) (*syncWriter, func()) {
-	stderr := &syncWriter{w: &bytes.Buffer{}}
+func runNode(t *testing.T, args ...string) (*testutil.LogBuffer, func()) {
+	stderr := new(testutil.LogBuffer)
 	cmd := exec.Command(minimalNode(t), append([]string{"--poll-interval", "100ms", "--rpc.port", "-1"}, args...)...)
-	cmd.Stderr, cmd.Stdout = stderr, stderr // the logs, and start errors
+	cmd.Env = testutil.EnvWithout("LIGHTCL_") // the test sets the flags
+	cmd.Stderr, cmd.Stdout = stderr, stderr   // the logs, and start errors
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	return stderr, func() {
@@ -78,7 +78,7 @@ func runNode(t *testing.T, args ...string) (*syncWriter, func()) {
 	}
 }
 
-func requireLabels(ctx context.Context, t *testing.T, l2 *sources.L2Client, safe, fin eth.L2BlockRef, stderr *syncWriter) {
+func requireLabels(ctx context.Context, t *testing.T, l2 *sources.L2Client, safe, fin eth.L2BlockRef, stderr *testutil.LogBuffer) {
 	t.Helper()
 	if !assert.Eventually(t, func() bool {
 		s, err1 := l2.L2BlockRefByLabel(ctx, eth.Safe)
