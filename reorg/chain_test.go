@@ -29,18 +29,25 @@ func (c chain) fork(at uint64, tag uint64, n uint64) chain {
 	return base.extend(tag, n)
 }
 
+// extend appends n blocks named by tag; every block gets a fresh id, so no
+// two blocks share a hash.
 func (c chain) extend(tag uint64, n uint64) chain {
+	return c.extendIDs(tag, n, func() uint64 { return blockIDs.Add(1) })
+}
+
+// extendIDs appends n blocks whose hashes carry tag, the height and id().
+func (c chain) extendIDs(tag uint64, n uint64, id func() uint64) chain {
 	for i := uint64(0); i < n; i++ {
 		num := uint64(len(c))
 		var parent common.Hash
 		if num > 0 {
 			parent = c[num-1].Hash
 		}
-		// every block gets a fresh id, so no two blocks share a hash
 		var h common.Hash
 		binary.BigEndian.PutUint64(h[:8], tag)
 		binary.BigEndian.PutUint64(h[8:16], num)
-		binary.BigEndian.PutUint64(h[16:24], blockIDs.Add(1))
+		binary.BigEndian.PutUint64(h[16:24], id())
+		h[31] = 0xf0 // never zero, even for tag 0 at height 0
 		c = append(c, eth.L2BlockRef{
 			Hash:       h,
 			Number:     num,

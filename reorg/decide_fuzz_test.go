@@ -2,7 +2,6 @@ package reorg
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"testing"
@@ -33,19 +32,7 @@ func (r *fuzzReader) upTo(n uint64) uint64 { return uint64(r.next()) % (n + 1) }
 // so that one input always decodes to the same blocks. Within a case every
 // chain has its own tag, so no two blocks share a hash.
 func fuzzExtend(c chain, tag uint64, n uint64) chain {
-	for i := uint64(0); i < n; i++ {
-		num := uint64(len(c))
-		var parent common.Hash
-		if num > 0 {
-			parent = c[num-1].Hash
-		}
-		var h common.Hash
-		binary.BigEndian.PutUint64(h[:8], tag)
-		binary.BigEndian.PutUint64(h[8:16], num)
-		h[31] = 0xf0 // never zero, even for tag 0 at height 0
-		c = append(c, eth.L2BlockRef{Hash: h, Number: num, ParentHash: parent, Time: num * 2, L1Origin: eth.BlockID{Number: num / 4}})
-	}
-	return c
+	return c.extendIDs(tag, n, func() uint64 { return 0 })
 }
 
 func fuzzFork(c chain, at uint64, tag uint64, n uint64) chain {
