@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"testing"
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
-	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/lightcl/lightcl/reorg"
 )
@@ -61,23 +58,16 @@ func counting(f lookupFunc, n *int) lookupFunc {
 	}
 }
 
-// synthHash names block n of the chain tagged tag; nothing is stored.
-func synthHash(tag, n uint64) common.Hash {
-	var buf [16]byte
-	binary.BigEndian.PutUint64(buf[:8], tag)
-	binary.BigEndian.PutUint64(buf[8:], n)
-	return crypto.Keccak256Hash(buf[:])
-}
-
-// synthChain is a chain of blocks 0..top computed on demand.
-func synthChain(tag, top uint64) lookupFunc {
+// synthChain is a chain of blocks 0..top computed on demand (memHash names
+// them; nothing is stored).
+func synthChain(tag byte, top uint64) lookupFunc {
 	return func(_ context.Context, n uint64) (eth.L2BlockRef, error) {
 		if n > top {
 			return eth.L2BlockRef{}, fmt.Errorf("height %d above %d", n, top)
 		}
-		ref := eth.L2BlockRef{Number: n, Hash: synthHash(tag, n)}
+		ref := eth.L2BlockRef{Number: n, Hash: memHash(tag, n)}
 		if n > 0 {
-			ref.ParentHash = synthHash(tag, n-1)
+			ref.ParentHash = memHash(tag, n-1)
 		}
 		return ref, nil
 	}
@@ -90,9 +80,9 @@ func forkAt(at uint64) lookupFunc {
 		if n <= at {
 			return base(ctx, n)
 		}
-		ref := eth.L2BlockRef{Number: n, Hash: synthHash(2, n), ParentHash: synthHash(2, n-1)}
+		ref := eth.L2BlockRef{Number: n, Hash: memHash(2, n), ParentHash: memHash(2, n-1)}
 		if n == at+1 {
-			ref.ParentHash = synthHash(1, at)
+			ref.ParentHash = memHash(1, at)
 		}
 		return ref, nil
 	}
