@@ -33,10 +33,10 @@ var ErrAncestorUnknown = errors.New("common ancestor unknown: a block is missing
 // Probes(hi−lo). Above lo, a height that one side does not have counts as
 // disagreement; any other lookup error ends the search.
 //
-// Errors: a and b differ at lo: ErrNoCommonAncestor; one has no block at lo:
-// ErrAncestorUnknown; b's block right above the answer does not name the answer
-// as its parent (b's lookups contradict each other):
-// safesource.ErrInconsistentHeads.
+// Errors (lo is read only when no height above it agrees): a and b differ at
+// lo: ErrNoCommonAncestor; one has no block at lo: ErrAncestorUnknown; b's
+// block right above the answer does not name the answer as its parent (b's
+// lookups contradict each other): safesource.ErrInconsistentHeads.
 func FindCommonAncestor(ctx context.Context, a, b safesource.BlockRefByNumber, lo, hi uint64) (eth.L2BlockRef, error) {
 	if lo > hi {
 		return eth.L2BlockRef{}, fmt.Errorf("common-ancestor search: empty range [%d, %d]", lo, hi)
