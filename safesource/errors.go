@@ -16,3 +16,8 @@ var ErrNoHeads = errors.New("no heads yet")
 // ErrWrongChain is wrapped when a remote serves another chain than the one
 // configured (chain id or genesis differ).
 var ErrWrongChain = errors.New("wrong chain")
+
+// ErrUnreachable is wrapped when a remote could not be connected to at all
+// (nothing listens, or the connection was refused): a remote that is not up
+// yet, not one that answered something wrong.
+var ErrUnreachable = errors.New("remote unreachable")

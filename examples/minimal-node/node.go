@@ -104,19 +104,17 @@ func (n *node) setup(ctx context.Context) error {
 		return &flagError{flag: flagRollupConfig, err: fmt.Errorf("rollup config from %s: %w", n.configFrom, err)}
 	}
 
-	sctx, cancel := context.WithTimeout(ctx, startTimeout)
-	defer cancel()
-	if err := n.dialEngine(sctx, secret); err != nil {
+	if err := n.dialEngine(ctx, secret); err != nil {
 		return err
 	}
-	if err := n.deriveFromL1(sctx, reg); err != nil {
+	if err := n.deriveFromL1(ctx, reg); err != nil {
 		return err
 	}
 	n.startLine = append(n.sourceDescription(), n.startLine...)
 	acfg := engineadapter.DefaultConfig()
 	if n.cfg.Backfill {
 		acfg.SyncMode = reorg.Backfill
-		if acfg.Payloads, err = n.payloadProvider(sctx); err != nil {
+		if acfg.Payloads, err = n.payloadProvider(ctx); err != nil {
 			return err
 		}
 	}
@@ -161,47 +159,79 @@ func (n *node) setup(ctx context.Context) error {
 }
 
 // dialEngine connects to the engine with the JWT secret, checks that it serves
-// the rollup config's chain and reads its heads for the start-up line.
+// the rollup config's chain and reads its heads for the start-up line. An
+// engine that cannot be reached yet is waited for.
 func (n *node) dialEngine(ctx context.Context, secret eth.Bytes32) error {
-	quiet := log.NewLogger(minLevel{n.log.Handler(), log.LevelError})
-	rpcClient, err := client.NewRPC(ctx, quiet, n.cfg.EngineURL,
-		client.WithGethRPCOptions(rpc.WithHTTPAuth(gethnode.NewJWTAuth(secret))),
-		client.WithCallTimeout(startTimeout))
+	var id *big.Int
+	var heads [3]eth.L2BlockRef
+	err := n.await(ctx, flagEngine, n.cfg.EngineURL, func(ctx context.Context) error {
+		var err error
+		id, heads, err = n.tryEngine(ctx, secret)
+		return err
+	})
 	if err != nil {
-		return &flagError{flag: flagEngine, err: err}
-	}
-	n.closers = append(n.closers, rpcClient.Close)
-	var id hexutil.Big
-	if err := rpcClient.CallContext(ctx, &id, "eth_chainId"); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		var fe *flagError
+		if errors.As(err, &fe) {
+			return err
+		}
 		return engineError(n.cfg.EngineURL, err)
 	}
-	if id.ToInt().Cmp(n.rollup.L2ChainID) != 0 {
-		if n.cfg.RollupConfigPath == "" { // the config came from the source: the source is the odd one
-			return badFlag(flagFollowSource, "the rollup config from %s is for chain %s, and the engine at %s serves chain %s: %v",
-				n.configFrom, n.rollup.L2ChainID, n.cfg.EngineURL, id.ToInt(), safesource.ErrWrongChain)
-		}
-		return badFlag(flagEngine, "the engine at %s serves chain %s, the rollup config chain %s: %v",
-			n.cfg.EngineURL, id.ToInt(), n.rollup.L2ChainID, safesource.ErrWrongChain)
-	}
-	n.engine, err = sources.NewEngineClient(rpcClient, n.log, nil, sources.EngineClientDefaultConfig(n.rollup))
-	if err != nil {
-		return &flagError{flag: flagEngine, err: err}
-	}
-	var heads [3]eth.L2BlockRef
-	for i, label := range []eth.BlockLabel{eth.Unsafe, eth.Safe, eth.Finalized} {
-		heads[i], err = n.engine.L2BlockRefByLabel(ctx, label)
-		if i > 0 && errors.Is(err, ethereum.NotFound) {
-			err = nil // a fresh engine has no safe or finalized head yet
-		}
-		if err != nil {
-			return engineError(n.cfg.EngineURL, fmt.Errorf("reading its %s head: %w", label, err))
-		}
-	}
-	n.startLine = append(n.startLine, "chain_id", id.ToInt(),
+	n.startLine = append(n.startLine, "chain_id", id,
 		"rollup_config", n.configFrom,
 		"unsafe", heads[0].Number, "unsafe_hash", heads[0].Hash, "safe", heads[1].Number, "safe_hash", heads[1].Hash,
 		"finalized", heads[2].Number, "finalized_hash", heads[2].Hash)
 	return nil
+}
+
+// tryEngine is one attempt of dialEngine: on success n.engine is set and the
+// client closes with the node; on failure the client is closed.
+func (n *node) tryEngine(ctx context.Context, secret eth.Bytes32) (*big.Int, [3]eth.L2BlockRef, error) {
+	var heads [3]eth.L2BlockRef
+	rpcClient, err := dialRPC(ctx, n.log, n.cfg.EngineURL,
+		client.WithGethRPCOptions(rpc.WithHTTPAuth(gethnode.NewJWTAuth(secret))),
+		client.WithCallTimeout(startTimeout))
+	if err != nil {
+		return nil, heads, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			rpcClient.Close()
+		}
+	}()
+	var hexID hexutil.Big
+	if err := rpcClient.CallContext(ctx, &hexID, "eth_chainId"); err != nil {
+		return nil, heads, err
+	}
+	id := hexID.ToInt()
+	if id.Cmp(n.rollup.L2ChainID) != 0 {
+		if n.cfg.RollupConfigPath == "" { // the config came from the source: the source is the odd one
+			return nil, heads, badFlag(flagFollowSource, "the rollup config from %s is for chain %s, and the engine at %s serves chain %s: %v",
+				n.configFrom, n.rollup.L2ChainID, n.cfg.EngineURL, id, safesource.ErrWrongChain)
+		}
+		return nil, heads, badFlag(flagEngine, "the engine at %s serves chain %s, the rollup config chain %s: %v",
+			n.cfg.EngineURL, id, n.rollup.L2ChainID, safesource.ErrWrongChain)
+	}
+	engine, err := sources.NewEngineClient(rpcClient, n.log, nil, sources.EngineClientDefaultConfig(n.rollup))
+	if err != nil {
+		return nil, heads, &flagError{flag: flagEngine, err: err}
+	}
+	for i, label := range []eth.BlockLabel{eth.Unsafe, eth.Safe, eth.Finalized} {
+		heads[i], err = engine.L2BlockRefByLabel(ctx, label)
+		if i > 0 && errors.Is(err, ethereum.NotFound) {
+			err = nil // a fresh engine has no safe or finalized head yet
+		}
+		if err != nil {
+			return nil, heads, fmt.Errorf("reading its %s head: %w", label, err)
+		}
+	}
+	ok = true
+	n.engine = engine
+	n.closers = append(n.closers, rpcClient.Close)
+	return id, heads, nil
 }
 
 // engineError names the flag to fix: a refused JWT is --jwt-secret's fault,
@@ -293,19 +323,39 @@ func (n *node) payloadProvider(ctx context.Context) (engineadapter.PayloadProvid
 }
 
 // dialChain dials a public JSON-RPC endpoint given by flag, closes it with
-// the node, and checks it serves chain want; errors name the flag.
+// the node, and checks it serves chain want; errors name the flag. An endpoint
+// that cannot be reached yet is waited for.
 func (n *node) dialChain(ctx context.Context, flag, url string, want *big.Int) (client.RPC, error) {
-	quiet := log.NewLogger(minLevel{n.log.Handler(), log.LevelError})
-	rpcClient, err := client.NewRPC(ctx, quiet, url, client.WithCallTimeout(n.cfg.FollowTimeout))
+	var rpcClient client.RPC
+	err := n.await(ctx, flag, url, func(ctx context.Context) error {
+		var err error
+		rpcClient, err = n.tryChain(ctx, flag, url, want)
+		return err
+	})
 	if err != nil {
-		return nil, &flagError{flag: flag, err: err}
-	}
-	n.closers = append(n.closers, rpcClient.Close)
-	var id hexutil.Big
-	if err := rpcClient.CallContext(ctx, &id, "eth_chainId"); err != nil {
+		var fe *flagError
+		if ctx.Err() != nil || errors.As(err, &fe) {
+			return nil, err
+		}
 		return nil, badFlag(flag, "%s: eth_chainId: %v", url, err)
 	}
+	n.closers = append(n.closers, rpcClient.Close)
+	return rpcClient, nil
+}
+
+// tryChain is one attempt of dialChain; on failure the client is closed.
+func (n *node) tryChain(ctx context.Context, flag, url string, want *big.Int) (client.RPC, error) {
+	rpcClient, err := dialRPC(ctx, n.log, url, client.WithCallTimeout(n.cfg.FollowTimeout))
+	if err != nil {
+		return nil, err
+	}
+	var id hexutil.Big
+	if err := rpcClient.CallContext(ctx, &id, "eth_chainId"); err != nil {
+		rpcClient.Close()
+		return nil, err
+	}
 	if want == nil || id.ToInt().Cmp(want) != 0 {
+		rpcClient.Close()
 		return nil, badFlag(flag, "%s serves chain %s, the rollup config wants chain %s: %v", url, id.ToInt(), want, safesource.ErrWrongChain)
 	}
 	return rpcClient, nil

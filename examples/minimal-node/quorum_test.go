@@ -193,7 +193,6 @@ func TestQuorumStartErrors(t *testing.T) {
 		{"EL member on another chain", quorumOf([]string{cl, elOther}), "l2.follow.source", []string{hostOf(t, elOther), "999"}},
 		{"rollup node member on another chain than --rollup.config", quorumOf([]string{cl, clOther}, "--rollup.config", rollupJSON),
 			"l2.follow.source", []string{hostOf(t, clOther), "999"}},
-		{"unreachable member", quorumOf([]string{cl, "http://" + closedAddr(t)}), "l2.follow.source", []string{"unavailable"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			line := requireStartError(t, tc.args, tc.flag, tc.reason[0])

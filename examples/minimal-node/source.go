@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/ethereum-optimism/optimism/op-node/rollup"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lightcl/lightcl/safesource"
@@ -130,12 +131,18 @@ func (n *node) dialMembers(ctx context.Context, metrics remotel2.Metrics) error 
 }
 
 func (n *node) dialMember(ctx context.Context, i int, name string, kind remotel2.Kind, metrics remotel2.Metrics) error {
-	mctx, cancel := context.WithTimeout(ctx, startTimeout)
-	defer cancel()
-	src, err := remotel2.New(mctx, remotel2.Config{
-		URL: n.cfg.FollowURLs[i], Name: name, Kind: kind, Timeout: n.cfg.FollowTimeout, RollupConfig: n.rollup,
-	}, n.log, metrics)
+	var src *remotel2.Source
+	err := n.await(ctx, flagFollowSource, n.cfg.FollowURLs[i], func(ctx context.Context) error {
+		var err error
+		src, err = remotel2.New(ctx, remotel2.Config{
+			URL: n.cfg.FollowURLs[i], Name: name, Kind: kind, Timeout: n.cfg.FollowTimeout, RollupConfig: n.rollup,
+		}, n.log, metrics)
+		return err
+	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
 		if errors.Is(err, remotel2.ErrNeedsRollupConfig) {
 			return err // the caller knows whether a rollup node can supply it
 		}
@@ -164,9 +171,15 @@ func (n *node) rollupConfigFromMembers(ctx context.Context, waiting []int) error
 		if m == nil {
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, startTimeout)
-		cfg, err := m.RemoteRollupConfig(cctx)
-		cancel()
+		var cfg *rollup.Config
+		err := n.await(ctx, flagFollowSource, n.cfg.FollowURLs[i], func(ctx context.Context) error {
+			var err error
+			cfg, err = m.RemoteRollupConfig(ctx)
+			return err
+		})
+		if ctx.Err() != nil {
+			return err
+		}
 		if err != nil {
 			return &flagError{flag: flagFollowSource, err: fmt.Errorf("reading the rollup config (or pass --%s): %w", flagRollupConfig, err)}
 		}

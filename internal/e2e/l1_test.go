@@ -59,22 +59,70 @@ func (w *l1World) rollupJSON() string { return writeRollupJSON(w.t, w.stack.Roll
 // runNode starts minimal-node with args and returns its stderr and a stop
 // function that sends SIGTERM and requires exit code 0.
 func runNode(t *testing.T, args ...string) (*testutil.LogBuffer, func()) {
-	stderr := new(testutil.LogBuffer)
-	cmd := exec.Command(minimalNode(t), append([]string{"--poll-interval", "100ms", "--rpc.port", "-1"}, args...)...)
-	cmd.Env = testutil.EnvWithout("LIGHTCL_") // the test sets the flags
-	cmd.Stderr, cmd.Stdout = stderr, stderr   // the logs, and start errors
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	return stderr, func() {
-		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			require.NoError(t, err, "exit after SIGTERM; stderr:\n%s", stderr.String())
-		case <-time.After(15 * time.Second):
-			t.Fatalf("minimal-node did not exit after SIGTERM; stderr:\n%s", stderr.String())
+	p := startNode(t, args...)
+	return p.stderr, p.stop
+}
+
+// nodeProc is a running minimal-node.
+type nodeProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stderr *testutil.LogBuffer
+	done   chan struct{} // closed when it has exited
+}
+
+// startNode runs the minimal-node binary with args, killed at the end of the test.
+func startNode(t *testing.T, args ...string) *nodeProc {
+	p := &nodeProc{t: t, stderr: new(testutil.LogBuffer), done: make(chan struct{})}
+	p.cmd = exec.Command(minimalNode(t), append([]string{"--poll-interval", "100ms", "--rpc.port", "-1"}, args...)...)
+	p.cmd.Env = testutil.EnvWithout("LIGHTCL_")    // the test sets the flags
+	p.cmd.Stderr, p.cmd.Stdout = p.stderr, p.stderr // the logs, and start errors
+	require.NoError(t, p.cmd.Start())
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.done })
+	return p
+}
+
+// exited reports whether the node has exited.
+func (p *nodeProc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// requireRunning fails the test at once, with the node's log, if it has exited.
+func (p *nodeProc) requireRunning() {
+	p.t.Helper()
+	if p.exited() {
+		p.t.Fatalf("minimal-node exited (%s); its log:\n%s", p.cmd.ProcessState, p.stderr.String())
+	}
+}
+
+// waitStarted waits for the node's start-up line, failing at once if it exits.
+func (p *nodeProc) waitStarted(within time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(within)
+	for !strings.Contains(p.stderr.String(), "minimal-node starting") {
+		p.requireRunning()
+		if time.Now().After(deadline) {
+			p.t.Fatalf("minimal-node did not start within %s; its log:\n%s", within, p.stderr.String())
 		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and requires a clean exit within 15 s.
+func (p *nodeProc) stop() {
+	p.t.Helper()
+	require.NoError(p.t, p.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-p.done:
+		require.True(p.t, p.cmd.ProcessState.Success(), "exit after SIGTERM (%s); stderr:\n%s", p.cmd.ProcessState, p.stderr.String())
+	case <-time.After(15 * time.Second):
+		p.t.Fatalf("minimal-node did not exit after SIGTERM; stderr:\n%s", p.stderr.String())
 	}
 }
 

@@ -42,14 +42,18 @@ func TestSoak(t *testing.T) {
 	engine := newSwitchProxy(t, func() string { return follower.AuthRPC() }) // records the forkchoice updates
 
 	rollupPath := writeRollupJSON(t, w.genesis.RollupConfig())
-	stderr, stop := runNode(t, "--engine", engine.URL, "--jwt-secret", follower.JWTPath(),
+	node := startNode(t, "--engine", engine.URL, "--jwt-secret", follower.JWTPath(),
 		"--l2.follow.source", remote.URL, "--l2.follow.kind", "el", "--rollup.config", rollupPath,
 		"--sync.mode", "backfill", "--l2.follow.timeout", "1s", "--poll-interval", "200ms")
+	stderr := node.stderr
+	// no fault before the node is up: its start-up is tested on its own
+	node.waitStarted(60 * time.Second)
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	counts := map[string]int{}
 	deadline := time.Now().Add(*soakFor)
 	for time.Now().Before(deadline) {
+		node.requireRunning()
 		// the chain goes on: a block, labels following a few blocks behind
 		head := w.build(1, 0)[0] // no transfers: a fork would leave their nonces behind
 		switch r := rng.IntN(20); {
@@ -87,15 +91,19 @@ func TestSoak(t *testing.T) {
 	var got [2]eth.L2BlockRef
 	var errs [2]error
 	if !assert.Eventually(t, func() bool {
+		if node.exited() {
+			return true // failed below, with the log
+		}
 		l2 = follower.L2(t) // ports may have moved in a restart
 		got[0], errs[0] = l2.L2BlockRefByLabel(w.ctx, eth.Safe)
 		got[1], errs[1] = l2.L2BlockRefByLabel(w.ctx, eth.Finalized)
 		return got == want
-	}, 90*time.Second, 200*time.Millisecond) {
+	}, 90*time.Second, 200*time.Millisecond) || got != want {
+		node.requireRunning()
 		t.Fatalf("follower safe/finalized %d/%d (read errors: %v, %v), want %d/%d; minimal-node log (%d bytes):\n%s",
 			got[0].Number, got[1].Number, errs[0], errs[1], want[0].Number, want[1].Number, len(stderr.String()), stderr.String())
 	}
-	stop()
+	node.stop()
 
 	// no forkchoice update moved finalized back
 	seq := w.seq.L2(t)

@@ -75,7 +75,9 @@ func dial(ctx context.Context, logger log.Logger, url string, timeout time.Durat
 	c, err := client.NewRPC(ctx, quiet, url,
 		client.WithConnectTimeout(timeout), client.WithCallTimeout(timeout), client.WithBatchCallTimeout(timeout))
 	if err != nil {
-		return nil, fmt.Errorf("dial: %w", err) // op-service's error names the URL
+		// op-service's error names the URL; it checks that something listens
+		// before it dials, and says nothing else than "address unavailable"
+		return nil, fmt.Errorf("dial: %w: %w", safesource.ErrUnreachable, err)
 	}
 	return c, nil
 }
