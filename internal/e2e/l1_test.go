@@ -75,7 +75,7 @@ type nodeProc struct {
 func startNode(t *testing.T, args ...string) *nodeProc {
 	p := &nodeProc{t: t, stderr: new(testutil.LogBuffer), done: make(chan struct{})}
 	p.cmd = exec.Command(minimalNode(t), append([]string{"--poll-interval", "100ms", "--rpc.port", "-1"}, args...)...)
-	p.cmd.Env = testutil.EnvWithout("LIGHTCL_")    // the test sets the flags
+	p.cmd.Env = testutil.EnvWithout("LIGHTCL_")     // the test sets the flags
 	p.cmd.Stderr, p.cmd.Stdout = p.stderr, p.stderr // the logs, and start errors
 	require.NoError(t, p.cmd.Start())
 	go func() { _ = p.cmd.Wait(); close(p.done) }()
