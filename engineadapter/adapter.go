@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/log"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/lightcl/lightcl/reorg"
 	"github.com/lightcl/lightcl/safesource"
@@ -38,6 +39,8 @@ type Status struct {
 	Syncing bool
 	// Ticks counts completed ticks.
 	Ticks uint64
+	// Tip is what the tip path did (zero without a tip feed or Tip calls).
+	Tip TipStatus
 }
 
 // Adapter keeps an engine on the chain its source calls safe and finalized.
@@ -116,8 +119,40 @@ func (a *Adapter) Status() Status {
 // update already decided is sent and answered (bounded by EngineTimeout), so
 // it is never abandoned half-way. Tick errors are logged and reported in
 // Status; they do not stop the loop. After a tick that built a block for a
-// deriving source, the next tick starts at once. Run starts no goroutines.
+// deriving source, the next tick starts at once.
+//
+// With Config.Tip set, Run also runs the feed in one goroutine, and takes its
+// blocks between ticks (see Tip); a tick that falls due while a tip block is
+// handled goes next, so a busy feed does not starve the safe path. A feed that
+// stops with an error is logged and the safe path goes on without it. Run
+// returns only after the feed's goroutine has.
 func (a *Adapter) Run(ctx context.Context) error {
+	if a.cfg.Tip == nil {
+		a.loop(ctx, nil)
+		return nil
+	}
+	a.statusMu.Lock()
+	a.status.Tip.Feed = a.cfg.Tip.Name()
+	a.statusMu.Unlock()
+	tips := make(chan *eth.ExecutionPayloadEnvelope, 1)
+	fctx, cancel := context.WithCancel(ctx)
+	var g errgroup.Group
+	g.Go(func() error {
+		if err := a.cfg.Tip.Run(fctx, tips); err != nil && fctx.Err() == nil {
+			a.log.Error("Tip feed stopped; following the safe head only", "feed", a.cfg.Tip.Name(), "err", err)
+			a.statusMu.Lock()
+			a.status.Tip.Failing, a.status.Tip.LastError = true, err
+			a.statusMu.Unlock()
+		}
+		return nil
+	})
+	a.loop(ctx, tips)
+	cancel()
+	return g.Wait()
+}
+
+// loop is Run's event loop: ticks, and tip blocks in between.
+func (a *Adapter) loop(ctx context.Context, tips <-chan *eth.ExecutionPayloadEnvelope) {
 	ticker := time.NewTicker(a.cfg.PollInterval)
 	defer ticker.Stop()
 	for {
@@ -128,10 +163,22 @@ func (a *Adapter) Run(ctx context.Context) error {
 		if d.Action == reorg.Build && err == nil && ctx.Err() == nil {
 			continue // a block was built: the source may have the next one ready
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ticker.C:
+		for due := false; !due; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+				due = true
+			case env := <-tips:
+				if _, err := a.Tip(ctx, env); err != nil && ctx.Err() == nil {
+					a.log.Warn("Tip block not inserted", "err", err)
+				}
+				select {
+				case <-ticker.C:
+					due = true // the safe path goes first
+				default:
+				}
+			}
 		}
 	}
 }

@@ -30,6 +30,15 @@ type Config struct {
 	BackfillParallel int
 	// RejectedCacheSize bounds how many INVALID heads are remembered. Default 1024.
 	RejectedCacheSize int
+	// Tip, if set, feeds unsafe blocks that keep the engine at the chain's tip
+	// (see TipFeed); Run runs it. nil: the engine's head moves only with the
+	// source's safe head (and what the engine syncs by itself).
+	Tip TipFeed
+	// TipWindow is the most blocks the adapter fetches through parent hashes
+	// to connect a tip block to the local chain; a tip further away is synced
+	// to by the engine (EL-sync mode) or waits for the safe head (backfill
+	// mode). Default 64.
+	TipWindow int
 }
 
 // DefaultConfig returns the defaults.
@@ -42,6 +51,7 @@ func DefaultConfig() Config {
 		RejectedCacheSize: 1024,
 		BackfillWindow:    64,
 		BackfillParallel:  16,
+		TipWindow:         64,
 	}
 }
 
@@ -66,6 +76,9 @@ func (c Config) withDefaults() Config {
 	if c.BackfillParallel == 0 {
 		c.BackfillParallel = d.BackfillParallel
 	}
+	if c.TipWindow == 0 {
+		c.TipWindow = d.TipWindow
+	}
 	return c
 }
 
@@ -85,6 +98,8 @@ func (c Config) Check() error {
 		return fmt.Errorf("engineadapter: BackfillWindow %d is negative", c.BackfillWindow)
 	case c.BackfillParallel < 0:
 		return fmt.Errorf("engineadapter: BackfillParallel %d is negative", c.BackfillParallel)
+	case c.TipWindow < 0:
+		return fmt.Errorf("engineadapter: TipWindow %d is negative", c.TipWindow)
 	case c.SyncMode == reorg.Backfill && c.Payloads == nil:
 		return errors.New("engineadapter: Payloads is required with SyncMode backfill")
 	case c.SyncMode != reorg.ELSync && c.SyncMode != reorg.Backfill:

@@ -29,9 +29,12 @@ const (
 	// Built: the engine built a block the source derived itself; New.Unsafe
 	// is it.
 	Built
+	// UnsafeAdvanced: the engine took a tip feed's block as its head; Depth is
+	// the number of local unsafe blocks it abandoned (a fork above safe).
+	UnsafeAdvanced
 )
 
-var eventNames = [...]string{"safe-advanced", "finalized-advanced", "reorged", "halted", "source-failed", "engine-syncing", "engine-invalid", "skipped", "built"}
+var eventNames = [...]string{"safe-advanced", "finalized-advanced", "reorged", "halted", "source-failed", "engine-syncing", "engine-invalid", "skipped", "built", "unsafe-advanced"}
 
 // String returns the event's name.
 func (k EventKind) String() string {
@@ -45,6 +48,9 @@ func (k EventKind) String() string {
 type Event struct {
 	Kind     EventKind
 	Decision reorg.Decision
+	// Tip is the tip decision behind an event of the tip path (Decision is
+	// then zero).
+	Tip reorg.TipDecision
 	// Old and New are the local views before and after the tick.
 	Old, New reorg.Local
 	// Depth is the number of abandoned unsafe blocks, for Reorged.

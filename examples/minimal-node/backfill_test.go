@@ -12,7 +12,8 @@ import (
 // TestBackfillFromARemoteEL runs the binary with --sync.mode backfill against a
 // fresh engine with no peers (it answers "safe block not found" like a fresh
 // op-geth) and a remote L2 EL: the node inserts the remote's blocks with
-// newPayload and follows its safe and finalized heads.
+// newPayload and follows its safe and finalized heads, and the remote's tip
+// (block 60) through the tip feed that the remote EL is by default.
 func TestBackfillFromARemoteEL(t *testing.T) {
 	f := newFixture(t, 60)
 	secret := testutil.NewJWTSecret()
@@ -27,11 +28,11 @@ func TestBackfillFromARemoteEL(t *testing.T) {
 	})
 	require.Eventually(t, func() bool {
 		u, s, fin := f.el.Labels()
-		return u.Number == 50 && s.Number == 50 && fin.Number == 40
+		return u.Number == 60 && s.Number == 50 && fin.Number == 40
 	}, waitFor, 50*time.Millisecond, "engine labels; stderr:\n%s", p.stderr)
 	_, safe, _ := f.el.Labels()
 	require.Equal(t, f.tree.Ref(f.block(50)), safe)
-	require.GreaterOrEqual(t, f.el.CallCount("engine_newPayloadV2"), 50)
+	require.GreaterOrEqual(t, f.el.CallCount("engine_newPayloadV2"), 60)
 	require.Contains(t, p.stderr.String(), "Backfill progress")
 	p.stop(t)
 }

@@ -44,12 +44,14 @@ type nodeConfig struct {
 	Quorum           int      // M for sourceQuorum; 0: a strict majority
 	FollowKind       remotel2.Kind
 	FollowTimeout    time.Duration
-	L1URL            string // --l1; empty: no L1 verification
-	L1Verify         bool   // --l1.verify
-	L1BeaconURL      string // --l1.beacon; empty: blob batches refused
-	L1CrossCheck     bool   // --l1.crosscheck
-	Backfill         bool   // --sync.mode backfill
-	BackfillURL      string // where payloads come from; empty: the single EL source
+	L1URL            string   // --l1; empty: no L1 verification
+	L1Verify         bool     // --l1.verify
+	L1BeaconURL      string   // --l1.beacon; empty: blob batches refused
+	L1CrossCheck     bool     // --l1.crosscheck
+	Backfill         bool     // --sync.mode backfill
+	BackfillURL      string   // where payloads come from; empty: the single EL source
+	UnsafeURLs       []string // --l2.unsafe.source; empty: the single EL source, if any
+	UnsafeDisable    bool     // --l2.unsafe.disable
 	PollInterval     time.Duration
 	RPCAddr          string
 	RPCPort          int // -1: off
@@ -114,6 +116,10 @@ func configFromCLI(c *cli.Context) (nodeConfig, error) {
 		}
 	default:
 		return cfg, badFlag(flagSyncMode, "unknown mode %q: want el-sync or backfill", m)
+	}
+	cfg.UnsafeURLs, cfg.UnsafeDisable = c.StringSlice(flagUnsafeSource), c.Bool(flagUnsafeDisable)
+	if err := checkUnsafe(cfg); err != nil {
+		return cfg, err
 	}
 	if cfg.PollInterval <= 0 {
 		return cfg, badFlag(flagPollInterval, "%s: must be positive", cfg.PollInterval)
@@ -207,6 +213,24 @@ func checkL1(cfg nodeConfig) error {
 		return badFlag(flagRollupConfig, "required with --%s %s: op-node's rollup.json for the chain to derive", flagSource, sourceL1)
 	case !derives && cfg.L1BeaconURL != "":
 		return badFlag(flagL1Beacon, "only used when deriving from L1 (--%s %s or --%s)", flagSource, sourceL1, flagL1CrossCheck)
+	}
+	return nil
+}
+
+// checkUnsafe checks the tip feed's flags.
+func checkUnsafe(cfg nodeConfig) error {
+	if cfg.UnsafeDisable && len(cfg.UnsafeURLs) > 0 {
+		return badFlag(flagUnsafeSource, "given with --%s, which turns tip following off", flagUnsafeDisable)
+	}
+	seen := map[string]bool{}
+	for _, u := range cfg.UnsafeURLs {
+		if err := checkURL(flagUnsafeSource, u); err != nil {
+			return err
+		}
+		if seen[u] {
+			return badFlag(flagUnsafeSource, "%s is given twice", u)
+		}
+		seen[u] = true
 	}
 	return nil
 }

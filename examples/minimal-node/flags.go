@@ -24,6 +24,8 @@ const (
 	flagFollowQuorum   = "l2.follow.quorum"
 	flagSyncMode       = "sync.mode"
 	flagBackfillSource = "l2.backfill.source"
+	flagUnsafeSource   = "l2.unsafe.source"
+	flagUnsafeDisable  = "l2.unsafe.disable"
 	flagL1             = "l1"
 	flagL1Verify       = "l1.verify"
 	flagL1Beacon       = "l1.beacon"
@@ -63,6 +65,12 @@ func nodeFlags() []cli.Flag {
 			Usage: "how the engine catches up: el-sync (it fetches blocks from its p2p peers) or backfill (the node inserts them with newPayload; no p2p needed)"},
 		&cli.StringFlag{Name: flagBackfillSource, EnvVars: envVar(flagBackfillSource),
 			Usage: "backfill: an L2 EL's JSON-RPC URL to fetch payloads from; default: the --l2.follow.source remote when it is one L2 EL"},
+		&cli.StringSliceFlag{Name: flagUnsafeSource, EnvVars: envVar(flagUnsafeSource),
+			Usage: "an L2 EL whose unsafe blocks keep the engine at the chain's tip: ws:// or wss:// to have new heads pushed " +
+				"(eth_subscribe newHeads), http:// or https:// to poll; repeat it for several (comma-separated in the env var); " +
+				"default: the --" + flagFollowSource + " remote when it is one L2 EL. Tip blocks never move safe or finalized"},
+		&cli.BoolFlag{Name: flagUnsafeDisable, EnvVars: envVar(flagUnsafeDisable),
+			Usage: "follow safe and finalized only: no tip feed (the engine's head then moves with the safe head)"},
 		&cli.StringFlag{Name: flagL1, EnvVars: envVar(flagL1),
 			Usage: "an L1 JSON-RPC URL: every head's L1 origin is checked canonical on it, and finality not claimed ahead of L1's"},
 		&cli.StringFlag{Name: flagL1Beacon, EnvVars: envVar(flagL1Beacon),

@@ -32,6 +32,7 @@ import (
 	"github.com/lightcl/lightcl/safesource/l1derive"
 	"github.com/lightcl/lightcl/safesource/quorum"
 	"github.com/lightcl/lightcl/safesource/remotel2"
+	"github.com/lightcl/lightcl/safesource/tipfeed"
 )
 
 // startTimeout bounds each check made at start (engine reachable, chain ids).
@@ -45,17 +46,21 @@ const quorumRoundCalls = 3
 // remotes), one engine, the adapter between them, and the status RPC and
 // metrics servers.
 type node struct {
-	cfg       nodeConfig
-	log       log.Logger
-	rollup    *rollup.Config
-	engine    *sources.EngineClient
-	source    safesource.SafeHeadSource
-	members   []*remotel2.Source // the remotes, in flag order
-	quorum    *quorum.Quorum     // nil unless --source quorum
-	deriver   *l1derive.Source   // nil unless --source l1 or --l1.crosscheck
-	adapter   *engineadapter.Adapter
-	servers   []*http.Server
-	listeners []net.Listener
+	cfg      nodeConfig
+	log      log.Logger
+	rollup   *rollup.Config
+	engine   *sources.EngineClient
+	source   safesource.SafeHeadSource
+	members  []*remotel2.Source // the remotes, in flag order
+	quorum   *quorum.Quorum     // nil unless --source quorum
+	deriver  *l1derive.Source   // nil unless --source l1 or --l1.crosscheck
+	tipFeeds []*tipfeed.Remote  // the tip feeds, in flag order; none when tip following is off
+	tipDesc  string             // the tip feeds' URLs, or why there are none
+	// tipOffWarning: the source serves no payloads and no tip feed was given
+	tipOffWarning bool
+	adapter       *engineadapter.Adapter
+	servers       []*http.Server
+	listeners     []net.Listener
 	// StatusAddr and MetricsAddr are where the servers listen, once started.
 	StatusAddr, MetricsAddr string
 	closers                 []func()
@@ -118,6 +123,10 @@ func (n *node) setup(ctx context.Context) error {
 			return err
 		}
 	}
+	if acfg.Tip, err = n.tipFeed(ctx, reg); err != nil {
+		return err
+	}
+	n.startLine = append(n.startLine, "tip", n.tipDesc)
 	acfg.PollInterval = n.cfg.PollInterval
 	acfg.SourceTimeout = n.cfg.FollowTimeout
 	if n.quorum != nil {
@@ -149,6 +158,10 @@ func (n *node) setup(ctx context.Context) error {
 		}
 	}
 	n.log.Info("minimal-node starting", n.startLine...)
+	if n.tipOffWarning {
+		n.log.Warn("Tip following is off: the engine's head moves with the safe head only",
+			"source", n.cfg.Source, "remedy", "--"+flagUnsafeSource)
+	}
 	if n.StatusAddr != "" {
 		n.log.Info("Status RPC listening", "addr", n.StatusAddr)
 	}

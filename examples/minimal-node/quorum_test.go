@@ -239,10 +239,14 @@ func (f *fixture) startQuorum(t *testing.T, urls []string, extra ...string) *pro
 // lists are the README's.
 var (
 	statusKeys = []string{"source", "kind", "unsafe", "safe", "finalized", "last_action", "last_reason",
-		"halted", "syncing", "last_error", "ticks", "quorum"}
-	quorumKeys = []string{"threshold", "last_round", "members"}
-	roundKeys  = []string{"supporters", "disagreed", "missing", "no_quorum", "error"}
-	memberKeys = []string{"name", "kind", "last_safe", "last_answer_at", "last_error", "consecutive_errors",
+		"halted", "syncing", "last_error", "ticks"}
+	// optionalKeys appear with a quorum, with tip following on, and with L1 derivation
+	optionalKeys = []string{"quorum", "tip", "l1_derivation"}
+	tipKeys      = []string{"head", "inserted", "ignored", "failing", "last_action", "last_reason", "last_error", "feeds"}
+	feedKeys     = []string{"url", "mode", "head", "delivered", "errors", "last_error"}
+	quorumKeys   = []string{"threshold", "last_round", "members"}
+	roundKeys    = []string{"supporters", "disagreed", "missing", "no_quorum", "error"}
+	memberKeys   = []string{"name", "kind", "last_safe", "last_answer_at", "last_error", "consecutive_errors",
 		"unanswered", "lag", "disagreements"}
 	blockKeys = []string{"hash", "number"}
 )
@@ -262,11 +266,23 @@ func (f *fixture) lightclStatus(t *testing.T) *nodeStatus {
 	}
 	var top map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(raw, &top))
-	wantTop := statusKeys
-	if _, ok := top["quorum"]; !ok {
-		wantTop = statusKeys[:len(statusKeys)-1]
+	wantTop := slices.Clone(statusKeys)
+	for _, k := range optionalKeys {
+		if _, ok := top[k]; ok {
+			wantTop = append(wantTop, k)
+		}
 	}
 	requireKeys(t, "lightcl_status", top, wantTop)
+	if tip, ok := top["tip"]; ok {
+		tm := object(t, tip)
+		requireKeys(t, "tip", tm, tipKeys)
+		var feeds []map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal(tm["feeds"], &feeds))
+		require.NotEmpty(t, feeds, "tip.feeds")
+		for _, f := range feeds {
+			requireKeys(t, "tip.feeds[]", f, feedKeys)
+		}
+	}
 	requireKeys(t, "safe", object(t, top["safe"]), blockKeys)
 	if q, ok := top["quorum"]; ok {
 		qm := object(t, q)

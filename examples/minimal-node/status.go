@@ -74,6 +74,8 @@ type nodeStatus struct {
 	Quorum *quorumStatus `json:"quorum,omitempty"`
 	// L1Derivation is set for --source l1 and --l1.crosscheck.
 	L1Derivation *derivationStatus `json:"l1_derivation,omitempty"`
+	// Tip is set while tip following is on.
+	Tip *tipStatus `json:"tip,omitempty"`
 }
 
 // derivationStatus is what the L1 derivation (or the cross-check) has done.
@@ -138,7 +140,7 @@ func (n *node) status() *nodeStatus {
 		Source: st.Source, Kind: sourceQuorum,
 		Unsafe: st.Unsafe.ID(), Safe: st.Safe.ID(), Finalized: st.Finalized.ID(),
 		LastAction: st.LastAction, LastReason: st.LastReason, Halted: st.Halted, Syncing: st.Syncing,
-		LastError: errString(st.LastError), Ticks: st.Ticks,
+		LastError: errString(st.LastError), Ticks: st.Ticks, Tip: n.tipStatus(),
 	}
 	if n.deriver != nil {
 		d := n.deriver.Status()

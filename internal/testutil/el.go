@@ -45,7 +45,8 @@ type ELConfig struct {
 // op-geth's JWT check (or without it, as a public L2 RPC, with
 // ELConfig.NoAuth), behind switchable Faults. It executes nothing: it stores blocks, keeps a
 // canonical chain and the safe and finalized labels, and answers the Engine
-// API and eth_getBlockBy* like op-geth does. It is safe for concurrent use.
+// API and eth_getBlockBy* like op-geth does; at WSURL it also serves
+// websockets with eth_subscribe("newHeads"). It is safe for concurrent use.
 type EL struct {
 	fail   func(format string, args ...any) // reports setup mistakes
 	rpc    *rpc.Server
@@ -54,6 +55,7 @@ type EL struct {
 	rollup *rollup.Config
 	faults *Faults
 	server *httptest.Server
+	ws     *wsState // websocket connections and newHeads subscribers
 
 	mu           sync.Mutex
 	blocks       map[common.Hash]*types.Block // every block the EL has; parents always present
@@ -112,6 +114,7 @@ func startEL(tree *Tree, cfg ELConfig, fail func(format string, args ...any)) (*
 		remote:    map[common.Hash]*types.Block{},
 		invalid:   map[common.Hash]bool{},
 		faults:    new(Faults),
+		ws:        newWSState(g.Hash()),
 	}
 	if cfg.FreshLabels {
 		e.safe, e.finalized = common.Hash{}, common.Hash{}
@@ -128,16 +131,20 @@ func startEL(tree *Tree, cfg ELConfig, fail func(format string, args ...any)) (*
 		jwtSecret = cfg.JWTSecret[:]
 	}
 	handler := node.NewHTTPHandlerStack(&recorder{record: e.record, next: srv}, nil, []string{"*"}, jwtSecret)
-	e.server = httptest.NewServer(e.faults.wrap(handler)) // listens on 127.0.0.1 only
+	e.server = httptest.NewUnstartedServer(e.faults.wrap(e.withWebsocket(srv, handler, jwtSecret))) // listens on 127.0.0.1 only
+	e.server.Config.ConnState = e.trackConn
+	e.server.Start()
 	e.rpc = srv
 	return e, nil
 }
 
-// Close stops the EL's server, dropping requests held by a stall.
+// Close stops the EL's server, dropping requests held by a stall and
+// websocket connections.
 func (e *EL) Close() {
 	e.faults.close()
 	e.server.Close()
 	e.rpc.Stop()
+	e.closeWS()
 }
 
 // URL returns the EL's HTTP JSON-RPC endpoint.
@@ -262,6 +269,7 @@ func (e *EL) DropAbove(n uint64) {
 	}
 	if uint64(len(e.canon)) > n+1 {
 		e.canon = e.canon[:n+1]
+		e.notifyHeadLocked()
 	}
 	if _, ok := e.blocks[e.safe]; !ok && e.safe != (common.Hash{}) {
 		e.safe = e.head()
@@ -319,6 +327,7 @@ func (e *EL) setCanonical(head common.Hash) {
 	for i := len(added) - 1; i >= 0; i-- {
 		e.canon = append(e.canon, added[i])
 	}
+	e.notifyHeadLocked()
 }
 
 // checkLabels says why safe and finalized cannot label the canonical chain.

@@ -192,6 +192,14 @@ func (n *Node) HTTP() string {
 	return fmt.Sprintf("http://127.0.0.1:%d", n.ports.http)
 }
 
+// WS returns the URL of the public websocket JSON-RPC endpoint (eth, net,
+// web3; eth_subscribe included), on the HTTP endpoint's port.
+func (n *Node) WS() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return fmt.Sprintf("ws://127.0.0.1:%d", n.ports.http)
+}
+
 // AuthRPC returns the URL of the JWT-protected Engine API endpoint.
 func (n *Node) AuthRPC() string {
 	n.mu.Lock()

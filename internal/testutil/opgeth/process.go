@@ -70,6 +70,8 @@ func (n *Node) args(p ports) []string {
 		"--networkid", strconv.Itoa(ChainID),
 		"--http", "--http.addr", "127.0.0.1", "--http.port", strconv.Itoa(p.http),
 		"--http.api", "eth,net,web3,admin,debug",
+		// websockets on the HTTP port (geth serves both on one port)
+		"--ws", "--ws.addr", "127.0.0.1", "--ws.port", strconv.Itoa(p.http), "--ws.api", "eth,net,web3",
 		"--authrpc.addr", "127.0.0.1", "--authrpc.port", strconv.Itoa(p.auth),
 		"--authrpc.jwtsecret", n.jwtPath,
 		"--nodiscover",
