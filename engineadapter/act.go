@@ -26,7 +26,11 @@ func (a *Adapter) act(ctx context.Context, in reorg.Input, d reorg.Decision) err
 		if d.SourceFault {
 			kind = SourceFailed
 		}
-		a.log.Warn("Skipped tick", "reason", d.Reason, "source_safe", in.Heads.Safe.Number,
+		logf := a.log.Warn
+		if ctx.Err() != nil {
+			logf = a.log.Debug // stopping: the tick in flight was cut short, nothing is wrong
+		}
+		logf("Skipped tick", "reason", d.Reason, "source_safe", in.Heads.Safe.Number,
 			"source_safe_hash", in.Heads.Safe.Hash, "source_finalized", in.Heads.Finalized.Number)
 		a.emit(Event{Kind: kind, Decision: d, Old: old, New: old, Err: err})
 		return err

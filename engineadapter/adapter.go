@@ -170,8 +170,13 @@ func (a *Adapter) loop(ctx context.Context, tips <-chan *eth.ExecutionPayloadEnv
 			case <-ticker.C:
 				due = true
 			case env := <-tips:
-				if _, err := a.Tip(ctx, env); err != nil && ctx.Err() == nil {
+				d, err := a.Tip(ctx, env)
+				if err != nil && ctx.Err() == nil {
 					a.log.Warn("Tip block not inserted", "err", err)
+				}
+				if a.cfg.TickOnTip && err == nil && d.SendsForkchoice() {
+					due = true // the source has a new head too: read its labels now
+					continue
 				}
 				select {
 				case <-ticker.C:

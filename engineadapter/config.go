@@ -39,6 +39,11 @@ type Config struct {
 	// to by the engine (EL-sync mode) or waits for the safe head (backfill
 	// mode). Default 64.
 	TipWindow int
+	// TickOnTip runs a tick as soon as a tip block has been taken, rather than
+	// at the next PollInterval: for a source whose safe head is read from the
+	// same node as the tip (an L2 EL), so that a new head also brings its safe
+	// and finalized labels at once, and PollInterval is only the fallback.
+	TickOnTip bool
 }
 
 // DefaultConfig returns the defaults.

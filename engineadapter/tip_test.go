@@ -313,3 +313,41 @@ func TestRunFollowsTheFeedsTip(t *testing.T) {
 	require.NoError(t, <-done)
 	r.requireHead(r.a[29])
 }
+
+// TestTickOnTip: with TickOnTip a tip block taken is followed by a tick at
+// once, so the source's new safe head lands without waiting for a poll; without
+// it the labels wait for the next poll.
+func TestTickOnTip(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		t.Run(map[bool]string{true: "on", false: "off"}[on], func(t *testing.T) {
+			r := newTipRig(t, reorg.ELSync)
+			cfg := engineadapter.DefaultConfig()
+			cfg.Tip, cfg.TickOnTip, cfg.PollInterval = r.feed, on, time.Hour // no poll in this test's time
+			a, err := engineadapter.New(cfg, r.engine, r.src, nil, nil)
+			require.NoError(t, err)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- a.Run(ctx) }()
+			require.Eventually(t, func() bool { return a.Status().Ticks == 1 }, 5*time.Second, 10*time.Millisecond)
+
+			r.src.follow(r.a[39], 15, 8) // the remote's labels move with its new head
+			r.feed.push <- r.a[20]
+			require.Eventually(t, func() bool {
+				u, _, _ := r.labels()
+				return u.Number == 21
+			}, 5*time.Second, 10*time.Millisecond)
+			if on {
+				require.Eventually(t, func() bool {
+					_, safe, fin := r.labels()
+					return safe.Number == 15 && fin.Number == 8
+				}, 5*time.Second, 10*time.Millisecond, "labels moved right after the tip")
+			} else {
+				time.Sleep(300 * time.Millisecond)
+				_, safe, _ := r.labels()
+				require.Equal(t, uint64(10), safe.Number, "labels wait for the next poll")
+			}
+			cancel()
+			require.NoError(t, <-done)
+		})
+	}
+}

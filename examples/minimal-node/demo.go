@@ -8,21 +8,18 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/ethereum-optimism/optimism/op-service/client"
+	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
-	"github.com/ethereum/go-ethereum/common/hexutil"
-	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lightcl/lightcl/engineadapter"
-	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/safesource/remotel2"
 )
 
@@ -35,8 +32,8 @@ const (
 func demoCommand(stdout, stderr io.Writer) *cli.Command {
 	return &cli.Command{
 		Name: "demo",
-		Usage: "run the node in-process against a simulated remote rollup node that advances, reorgs once and " +
-			"finalizes; print a live table, then exit",
+		Usage: "run the node in-process against a simulated remote (a rollup node and its L2 EL) that advances, " +
+			"reorgs its unsafe chain once and finalizes; print a live table, then exit",
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: flagDuration, Value: 8 * time.Second, Usage: "how long the demo runs (at least 4s)"},
 			&cli.DurationFlag{Name: flagDemoInterval, Value: 200 * time.Millisecond, Usage: "the node's poll interval"},
@@ -66,10 +63,11 @@ type demoConfig struct {
 	level          slog.Level
 }
 
-// runDemo runs the real node (the same start-up, adapter and remote source
-// over loopback HTTP as the binary) between an in-memory engine and a
-// simulated remote rollup node, and checks at the end that the engine holds the
-// remote's safe and finalized heads.
+// runDemo runs the real node (the same start-up, adapter, remote source over
+// loopback HTTP and tip feed over a websocket as the binary) between an
+// in-memory engine and a simulated remote (a rollup node and its L2 EL), and
+// checks at the end that the engine tracked the remote's tip and holds its
+// unsafe, safe and finalized heads (see demoStats.summary).
 func runDemo(ctx context.Context, dc demoConfig, stdout, stderr io.Writer) error {
 	stdout = &lockedWriter{w: stdout} // the table and the driver both print
 	w, err := newDemoWorld(dc)
@@ -81,6 +79,7 @@ func runDemo(ctx context.Context, dc demoConfig, stdout, stderr io.Writer) error
 	cfg := nodeConfig{
 		EngineURL: w.engine.URL(), JWTSecretPath: w.jwtPath,
 		Source: sourceL2, FollowURLs: []string{w.remote.URL()}, FollowKind: remotel2.KindAuto, FollowTimeout: 2 * time.Second,
+		UnsafeURLs:   []string{w.remoteEL.WSURL()},
 		PollInterval: dc.poll, RPCAddr: "127.0.0.1", RPCPort: 0,
 		LogLevel: dc.level, LogFormat: "text",
 	}
@@ -98,8 +97,8 @@ func runDemo(ctx context.Context, dc demoConfig, stdout, stderr io.Writer) error
 	defer statusRPC.Close()
 	status := sources.NewRollupClient(statusRPC)
 
-	fmt.Fprintf(stdout, "minimal-node demo: engine %s, remote rollup node %s, status RPC %s, poll %s, %s\n\n",
-		w.engine.URL(), w.remote.URL(), n.StatusAddr, dc.poll, dc.duration)
+	fmt.Fprintf(stdout, "minimal-node demo: engine %s, remote rollup node %s (safe source), remote L2 EL %s (tip feed), "+
+		"status RPC %s, poll %s, %s\n\n", w.engine.URL(), w.remote.URL(), w.remoteEL.WSURL(), n.StatusAddr, dc.poll, dc.duration)
 	fmt.Fprintf(stdout, "%6s | %-22s | %-22s | %s\n", "time", "remote unsafe/safe/fin", "local unsafe/safe/fin", "last action")
 
 	runCtx, cancel := context.WithTimeout(ctx, dc.duration)
@@ -107,7 +106,7 @@ func runDemo(ctx context.Context, dc demoConfig, stdout, stderr io.Writer) error
 	g, gctx := errgroup.WithContext(runCtx)
 	g.Go(func() error { return n.Run(gctx) })
 	g.Go(func() error { return w.drive(gctx, stdout) })
-	g.Go(func() error { return printRows(gctx, stdout, w, status, n.adapter) })
+	g.Go(func() error { return printRows(gctx, stdout, w, status, n.adapter, stats) })
 	if err := g.Wait(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
@@ -117,161 +116,10 @@ func runDemo(ctx context.Context, dc demoConfig, stdout, stderr io.Writer) error
 	return stats.summary(stdout, w, n.adapter.Status())
 }
 
-// demoWorld is the simulated outside: a remote rollup node on a chain that
-// advances, and the local engine, fed by "gossip" of the remote's unsafe blocks
-// as a node's p2p layer would.
-type demoWorld struct {
-	dc      demoConfig
-	tree    *testutil.Tree
-	main    []*types.Block // the remote's chain before the reorg; main[i] is block i+1
-	fork    []*types.Block // after it; fork[0] is block forkAt
-	forkAt  uint64
-	blocks  int // how many blocks each chain has room for
-	remote  *testutil.RollupNode
-	engine  *testutil.EL
-	jwtPath string
-	tmpDir  string
-
-	mu                  sync.Mutex
-	unsafe, safe, final uint64
-	onFork              bool
-	gossipResumesAt     int // step
-	gossipFailures      int
-}
-
-// steps is how many times the remote advances: it stops a second and a half
-// before the end so that the node can settle.
-func (w *demoWorld) steps() int {
-	return int((w.dc.duration - 1500*time.Millisecond) / w.stepEvery())
-}
-
-func (w *demoWorld) stepEvery() time.Duration { return 2 * w.dc.poll }
-
-func newDemoWorld(dc demoConfig) (*demoWorld, error) {
-	w := &demoWorld{dc: dc, tree: testutil.NewTree()}
-	w.blocks = 2*w.steps() + 16
-	w.main = w.tree.Extend(w.tree.Genesis().Hash(), w.blocks, 1)
-	var err error
-	if w.tmpDir, err = os.MkdirTemp("", "minimal-node-demo"); err != nil {
-		return nil, err
-	}
-	secret := testutil.NewJWTSecret()
-	w.jwtPath = filepath.Join(w.tmpDir, "jwt.hex")
-	if err := os.WriteFile(w.jwtPath, []byte(hexutil.Encode(secret[:])), 0o600); err != nil {
-		w.close()
-		return nil, err
-	}
-	if w.remote, err = testutil.StartRollupNode(w.tree, testutil.RollupNodeConfig{}); err != nil {
-		w.close()
-		return nil, err
-	}
-	// the engine syncs the blocks it lacks from the tree, as from p2p peers
-	if w.engine, err = testutil.StartEL(w.tree, testutil.ELConfig{JWTSecret: secret, Peer: w.tree, SyncDelay: dc.poll}); err != nil {
-		w.close()
-		return nil, err
-	}
-	w.setRemote(4, 0, 0)
-	return w, nil
-}
-
-func (w *demoWorld) close() {
-	if w.engine != nil {
-		w.engine.Close()
-	}
-	if w.remote != nil {
-		w.remote.Close()
-	}
-	_ = os.RemoveAll(w.tmpDir)
-}
-
-// block is the remote's block at height n. Callers hold w.mu or own w.
-func (w *demoWorld) block(n uint64) *types.Block {
-	if n == 0 {
-		return w.tree.Genesis()
-	}
-	if w.onFork && n >= w.forkAt {
-		return w.fork[n-w.forkAt]
-	}
-	return w.main[n-1]
-}
-
-func (w *demoWorld) setRemote(unsafe, safe, final uint64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.unsafe, w.safe, w.final = unsafe, safe, final
-	w.remote.Follow(w.block(unsafe), w.block(safe), w.block(safe), w.block(final), testutil.L1Ref(safe/testutil.BlocksPerEpoch))
-}
-
-// drive advances the remote two blocks per step, safe four behind unsafe and
-// finalized ten behind safe. Past half-way it reorgs the remote's unsafe chain
-// from a block above the local safe head, and gossip pauses for a few steps so
-// that the node meets the divergence at the safe height itself.
-func (w *demoWorld) drive(ctx context.Context, out io.Writer) error {
-	t := time.NewTicker(w.stepEvery())
-	defer t.Stop()
-	for step := 1; step <= w.steps(); step++ {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		unsafe := uint64(2*step + 4)
-		safe := unsafe - 4
-		final := uint64(0)
-		if safe > 10 {
-			final = safe - 10
-		}
-		reorgNow := !w.onFork && step > w.steps()/2 && w.forkBelowEngineHead(step)
-		w.mu.Lock()
-		gossip := step >= w.gossipResumesAt
-		head := w.block(unsafe).Hash()
-		w.mu.Unlock()
-		if reorgNow {
-			fmt.Fprintf(out, "       | remote reorg: its chain now forks after block %d; the engine's unsafe blocks above it are on the old chain\n",
-				w.forkAt-1)
-		}
-		w.setRemote(unsafe, safe, final)
-		if gossip {
-			if err := w.engine.Gossip(w.tree, head); err != nil {
-				// the engine's labels are not on this chain yet: the node has
-				// still to reorg it; gossip again next step
-				w.mu.Lock()
-				w.gossipFailures++
-				w.mu.Unlock()
-			}
-		}
-	}
-	return nil
-}
-
-// forkBelowEngineHead switches the remote to a fork that leaves its chain one
-// block below the engine's head, above the safe head, so that the engine holds
-// two unsafe blocks the remote no longer has; gossip pauses while the remote's
-// safe head moves onto the fork. It reports false (try next step) while the
-// engine's head is too close to the safe head for that.
-func (w *demoWorld) forkBelowEngineHead(step int) bool {
-	engineHead, _, _ := w.engine.Labels()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if engineHead.Number < w.safe+3 {
-		return false
-	}
-	w.forkAt = engineHead.Number - 1
-	w.fork = w.tree.Extend(w.main[w.forkAt-2].Hash(), w.blocks, 2)
-	w.onFork = true
-	w.gossipResumesAt = step + 4
-	return true
-}
-
-func (w *demoWorld) remoteHeads() (uint64, uint64, uint64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.unsafe, w.safe, w.final
-}
-
 // printRows prints a table row every half second, reading the local heads
-// back through the node's status RPC (optimism_syncStatus).
-func printRows(ctx context.Context, out io.Writer, w *demoWorld, status *sources.RollupClient, a *engineadapter.Adapter) error {
+// back through the node's status RPC (optimism_syncStatus), and gives each
+// row after the first second to stats for the tracking check.
+func printRows(ctx context.Context, out io.Writer, w *demoWorld, status *sources.RollupClient, a *engineadapter.Adapter, stats *demoStats) error {
 	start := time.Now()
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
@@ -290,19 +138,38 @@ func printRows(ctx context.Context, out io.Writer, w *demoWorld, status *sources
 			}
 			return fmt.Errorf("reading the status RPC: %w", err)
 		}
-		u, s, f := w.remoteHeads()
-		fmt.Fprintf(out, "%5.1fs | %-22s | %-22s | %s\n", time.Since(start).Seconds(),
+		u, s, f := w.remoteHeads() // read after the local heads: the remote is never behind them
+		since := time.Since(start)
+		as := a.Status()
+		fmt.Fprintf(out, "%5.1fs | %-22s | %-22s | %s\n", since.Seconds(),
 			fmt.Sprintf("%d / %d / %d", u, s, f),
 			fmt.Sprintf("%d / %d / %d", st.UnsafeL2.Number, st.SafeL2.Number, st.FinalizedL2.Number),
-			a.Status().LastAction)
+			lastAction(as))
+		if since > time.Second {
+			stats.row(u, st.UnsafeL2.Number)
+		}
 	}
 }
 
-// demoStats counts the adapter's events.
+// lastAction is the table's last column: the safe path's last decision, and
+// the tip path's once it decided something.
+func lastAction(st engineadapter.Status) string {
+	if st.Tip.LastAction == "" {
+		return st.LastAction
+	}
+	return st.LastAction + ", " + st.Tip.LastAction
+}
+
+// maxLag is how many blocks the local unsafe head may be behind the remote's
+// in a table row and still count as tracking it: one step of the remote.
+const maxLag = 2
+
+// demoStats counts the adapter's events and the table's tracking rows.
 type demoStats struct {
-	mu     sync.Mutex
-	counts map[engineadapter.EventKind]int
-	depths []uint64
+	mu                    sync.Mutex
+	counts                map[engineadapter.EventKind]int
+	tipDepths, safeDepths []uint64 // reorgs followed by the tip path and by the safe path
+	rows, tracking        int      // table rows after the first second; those within maxLag
 }
 
 func newDemoStats() *demoStats { return &demoStats{counts: map[engineadapter.EventKind]int{}} }
@@ -311,38 +178,77 @@ func (s *demoStats) record(e engineadapter.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.counts[e.Kind]++
-	if e.Kind == engineadapter.Reorged {
-		s.depths = append(s.depths, e.Depth)
+	switch {
+	case e.Kind == engineadapter.Reorged:
+		s.safeDepths = append(s.safeDepths, e.Depth)
+	case e.Kind == engineadapter.UnsafeAdvanced && e.Depth > 0:
+		s.tipDepths = append(s.tipDepths, e.Depth)
 	}
 }
 
-// summary prints what happened and fails unless the node followed, reorged and
-// finalized, and ended on the remote's safe and finalized heads.
+// row counts one table row read after the first second.
+func (s *demoStats) row(remote, local uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rows++
+	if local <= remote+maxLag && remote <= local+maxLag {
+		s.tracking++
+	}
+}
+
+// tracked reports whether the local unsafe head tracked the remote's: within
+// maxLag blocks in at least three quarters of the rows, and there were rows.
+// Callers hold s.mu.
+func (s *demoStats) tracked() bool { return s.rows > 0 && 4*s.tracking >= 3*s.rows }
+
+// summary prints what happened and fails unless
+//   - the engine ends on the remote's unsafe, safe and finalized heads;
+//   - the tip path followed the remote's unsafe reorg (an UnsafeAdvanced event
+//     with Depth > 0);
+//   - finalized advanced;
+//   - the local unsafe head was within maxLag blocks of the remote's in at
+//     least three quarters of the table rows printed after the first second
+//     (the remote moves two blocks a step, so a row read just as it steps
+//     shows a lag of two; more than that means the tip is not followed live).
 func (s *demoStats) summary(out io.Writer, w *demoWorld, st engineadapter.Status) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, safe, final := w.remoteHeads()
-	_, elSafe, elFinal := w.engine.Labels()
-	wantSafe, wantFinal := w.tree.Ref(w.block(safe)), w.tree.Ref(w.block(final))
-	fmt.Fprintf(out, "\nsummary: %d ticks; safe advanced %d times, finalized %d times; %d reorg(s), depth %v; engine answered SYNCING %d times\n",
-		st.Ticks, s.counts[engineadapter.SafeAdvanced], s.counts[engineadapter.FinalizedAdvanced],
-		s.counts[engineadapter.Reorged], s.depths, s.counts[engineadapter.EngineSyncing])
-	fmt.Fprintf(out, "remote: safe %d (%s), finalized %d (%s)\n", wantSafe.Number, wantSafe.Hash, wantFinal.Number, wantFinal.Hash)
-	fmt.Fprintf(out, "engine: safe %d (%s), finalized %d (%s)\n", elSafe.Number, elSafe.Hash, elFinal.Number, elFinal.Hash)
+	unsafe, safe, final := w.remoteRefs()
+	elUnsafe, elSafe, elFinal := w.engine.Labels()
+	fmt.Fprintf(out, "\nsummary: %d ticks, %d tip blocks inserted; safe advanced %d times, finalized %d times; "+
+		"reorgs followed: %d by the tip path (depth %v), %d by the safe path (depth %v); engine answered SYNCING %d times\n",
+		st.Ticks, st.Tip.Inserted, s.counts[engineadapter.SafeAdvanced], s.counts[engineadapter.FinalizedAdvanced],
+		len(s.tipDepths), s.tipDepths, len(s.safeDepths), s.safeDepths, s.counts[engineadapter.EngineSyncing])
+	fmt.Fprintf(out, "tracking: local unsafe within %d blocks of remote unsafe in %d of %d rows after the first second\n",
+		maxLag, s.tracking, s.rows)
+	heads := func(u, s, f eth.L2BlockRef) string {
+		return fmt.Sprintf("unsafe %d (%s), safe %d (%s), finalized %d (%s)", u.Number, u.Hash.TerminalString(),
+			s.Number, s.Hash.TerminalString(), f.Number, f.Hash.TerminalString())
+	}
+	fmt.Fprintf(out, "remote: %s\n", heads(unsafe, safe, final))
+	fmt.Fprintf(out, "engine: %s\n", heads(elUnsafe, elSafe, elFinal))
 	var problems []string
-	if elSafe != wantSafe || elFinal != wantFinal {
+	if elUnsafe != unsafe {
+		problems = append(problems, "the engine did not end on the remote's unsafe head")
+	}
+	if elSafe != safe || elFinal != final {
 		problems = append(problems, "the engine did not end on the remote's safe and finalized heads")
 	}
-	if s.counts[engineadapter.Reorged] == 0 {
-		problems = append(problems, "no reorg was followed")
+	if len(s.tipDepths) == 0 {
+		problems = append(problems, "the tip path followed no reorg")
 	}
-	if s.counts[engineadapter.FinalizedAdvanced] == 0 || wantFinal.Number == 0 {
+	if s.counts[engineadapter.FinalizedAdvanced] == 0 || final.Number == 0 {
 		problems = append(problems, "finalized never advanced")
+	}
+	if !s.tracked() {
+		problems = append(problems, fmt.Sprintf("local unsafe was within %d blocks of remote unsafe in only %d of %d rows",
+			maxLag, s.tracking, s.rows))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("demo failed: %v", problems)
 	}
-	fmt.Fprintln(out, "ok: the engine followed the remote, through its reorg, to its safe and finalized heads")
+	fmt.Fprintln(out, "ok: the engine tracked the remote's unsafe head through the tip feed, followed its unsafe reorg, "+
+		"and ended on its unsafe, safe and finalized heads")
 	return nil
 }
 

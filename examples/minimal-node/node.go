@@ -126,6 +126,9 @@ func (n *node) setup(ctx context.Context) error {
 	if acfg.Tip, err = n.tipFeed(ctx, reg); err != nil {
 		return err
 	}
+	// an L2 EL source's labels move with its head: read them when a tip lands,
+	// with --poll-interval as the fallback; a rollup node or a quorum is polled
+	acfg.TickOnTip = acfg.Tip != nil && n.quorum == nil && n.cfg.Source == sourceL2 && n.members[0].Kind() == remotel2.KindEL
 	n.startLine = append(n.startLine, "tip", n.tipDesc)
 	acfg.PollInterval = n.cfg.PollInterval
 	acfg.SourceTimeout = n.cfg.FollowTimeout
