@@ -50,6 +50,7 @@ func (a *Adapter) act(ctx context.Context, in reorg.Input, d reorg.Decision) err
 
 	case reorg.SafeLabelOnly:
 		a.local = d.Next
+		a.headOnSafe = false // the engine's head is not on the new safe head's chain yet
 		a.log.Info("Engine still syncing; safe label moved", "safe", d.Next.Safe.Number, "hash", d.Next.Safe.Hash,
 			"unsafe", old.Unsafe.Number)
 		a.emit(Event{Kind: SafeAdvanced, Decision: d, Old: old, New: a.local})
@@ -106,6 +107,12 @@ func (a *Adapter) forkchoice(ctx context.Context, d reorg.Decision) error {
 	a.metrics.RecordForkchoice(string(status))
 	out := reorg.Apply(old, d, status)
 	a.local = out.Local
+	switch {
+	case status == eth.ExecutionValid:
+		a.headOnSafe = true // the engine took the head with safe as its ancestor
+	case out.Syncing:
+		a.headOnSafe = false // the engine moves its head by itself once it has the target
+	}
 	a.setSyncing(out.Syncing)
 
 	switch {

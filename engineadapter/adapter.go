@@ -64,6 +64,10 @@ type Adapter struct {
 	// lastReorg is the head abandoned by the last reorg reported, so a reorg the
 	// engine syncs through over several ticks is reported once.
 	lastReorg common.Hash
+	// headOnSafe is set while the local head is known to descend from the
+	// local safe head (the engine took a forkchoice update naming both); the
+	// tip path extends the head only then, and checks it otherwise.
+	headOnSafe bool
 	// atCache holds the engine's blocks looked up while its head was atHead.
 	atHead  common.Hash
 	atCache map[uint64]eth.L2BlockRef
@@ -266,6 +270,9 @@ func (a *Adapter) readEngine(ctx context.Context) error {
 	head, err := a.engineLabel(ctx, eth.Unsafe)
 	if err != nil {
 		return err
+	}
+	if head.Hash != a.local.Unsafe.Hash {
+		a.headOnSafe = false // a head the adapter did not set: not known to hold local safe
 	}
 	if a.started && head.Number >= a.local.Safe.Number {
 		a.local.Unsafe = head

@@ -266,6 +266,7 @@ func (a *Adapter) checkpoint(ctx context.Context, head eth.L2BlockRef) error {
 		return fmt.Errorf("backfill: checkpoint at %d (%s) answered %s", head.Number, head.Hash, res.PayloadStatus.Status)
 	}
 	a.local.Unsafe = head
+	a.headOnSafe = true // the engine took the head with safe as its ancestor
 	return nil
 }
 

@@ -158,6 +158,7 @@ func (a *Adapter) build(ctx context.Context, d reorg.Decision, req safesource.Bu
 		return false, fmt.Errorf("the engine holds %s at %d, not the built block %s", built.Hash, number, payload.BlockHash)
 	}
 	a.local = reorg.Local{Unsafe: built, Safe: d.Next.Safe, Finalized: d.Next.Finalized}
+	a.headOnSafe = false // not checked here: the tip path reads the engine if it needs to know
 	a.setSyncing(false)
 	a.log.Debug("Built derived block", "number", built.Number, "hash", built.Hash, "parent", parent.Number,
 		"txs", len(payload.Transactions), "derived_from", req.DerivedFrom.Number)

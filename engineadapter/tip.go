@@ -137,6 +137,13 @@ func (a *Adapter) tipInput(ctx context.Context, chain []*eth.ExecutionPayloadEnv
 	in := reorg.TipInput{Local: a.local, Chain: refs, Window: uint64(a.cfg.TipWindow), Mode: a.cfg.SyncMode,
 		Rejected: a.rejectedHash}
 	l, low, tip := a.local, refs[0], refs[len(refs)-1]
+	in.HeadOnSafe = a.headOnSafe
+	if !a.headOnSafe && l.Unsafe.Number >= l.Safe.Number {
+		// one engine read (remembered while the head stays) tells whether the
+		// head's chain holds local safe
+		at := a.engineAt(ctx, l.Safe.Number)
+		in.HeadOnSafe = at.Err == nil && at.Found && at.Ref.Hash == l.Safe.Hash
+	}
 	if p := low.Number - 1; low.Number > 0 && p > l.Safe.Number && p <= l.Unsafe.Number && low.ParentHash != l.Unsafe.Hash {
 		in.ELAtParent = a.engineAt(ctx, p)
 	}
@@ -240,6 +247,7 @@ func (a *Adapter) tipForkchoice(ctx context.Context, d reorg.TipDecision) error 
 	switch status {
 	case eth.ExecutionValid:
 		a.local = d.Next
+		a.headOnSafe = true
 		if d.Depth > 0 {
 			a.log.Warn("Unsafe reorg to the tip feed's chain", "old_head", old.Unsafe.Number, "old_hash", old.Unsafe.Hash,
 				"new_head", d.Next.Unsafe.Number, "new_hash", d.Next.Unsafe.Hash, "depth", d.Depth, "feed", a.tipFeedName())
@@ -250,6 +258,7 @@ func (a *Adapter) tipForkchoice(ctx context.Context, d reorg.TipDecision) error 
 		return nil
 	case eth.ExecutionSyncing, eth.ExecutionAccepted:
 		// the next tick reads where the engine's head went
+		a.headOnSafe = false
 		a.log.Info("Engine syncing to the tip", "number", d.Next.Unsafe.Number, "hash", fc.HeadBlockHash, "reason", d.Reason)
 		a.emit(Event{Kind: EngineSyncing, Tip: d, Old: old, New: old})
 		return nil

@@ -351,3 +351,29 @@ func TestTickOnTip(t *testing.T) {
 		})
 	}
 }
+
+// TestTipWhileTheEngineSyncsToAnotherSafeHead: the source moves safe onto a
+// chain that forks below local safe, the engine answers SYNCING, and later
+// reaches that chain by itself. A tip on the engine's new chain does not hold
+// local safe: it is not sent with it (the engine would refuse the state);
+// the next tick settles the labels. Found by the simulation (seed 35).
+func TestTipWhileTheEngineSyncsToAnotherSafeHead(t *testing.T) {
+	r := newTipRig(t, reorg.ELSync)
+	c := append(append([]*types.Block{}, r.a[:8]...), r.tree.Extend(r.a[7].Hash(), 20, 3)...) // forks after 8
+	r.el.SetForceSyncing(true)
+	r.src.follow(c[19], 12, 5)
+	d, err := r.rig.a.Step(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, reorg.Reorg, d.Action, d.Reason)
+	require.True(t, r.rig.a.Status().Syncing)
+
+	// the engine gets there on its own
+	r.el.SetForceSyncing(false)
+	r.el.Insert(c[:16]...)
+	r.el.ForceLabels(c[15].Hash(), r.a[9].Hash(), r.a[4].Hash())
+	fcus := len(r.el.ForkchoiceUpdates())
+	td, err := r.tip(c[16])
+	require.NoError(t, err)
+	require.Equal(t, reorg.TipIgnore, td.Action, td.Reason)
+	require.Len(t, r.el.ForkchoiceUpdates(), fcus, "nothing sent with a safe head the tip does not hold")
+}

@@ -55,6 +55,10 @@ type TipInput struct {
 	// ELAtTip is the engine's canonical block at the tip's height, read when
 	// that height is above local safe and at or below local unsafe.
 	ELAtTip Lookup
+	// HeadOnSafe says that the local head descends from local safe (it may
+	// not, while the engine syncs to a safe head it lacks). When it does not,
+	// a tip chain is taken only where it reaches local safe itself.
+	HeadOnSafe bool
 	// Window is the most blocks Chain may hold; a tip further from the local
 	// chain is synced to (TipSync) in EL-sync mode and ignored in backfill mode.
 	Window uint64
@@ -127,7 +131,7 @@ func DecideTip(in TipInput) TipDecision {
 
 	switch {
 	// Row: the tip block's parent is the local head: extend it.
-	case low.ParentHash == l.Unsafe.Hash && parent == l.Unsafe.Number:
+	case in.HeadOnSafe && low.ParentHash == l.Unsafe.Hash && parent == l.Unsafe.Number:
 		return insertTip(in, tip, 0, fmt.Sprintf("tip %d (%s) extends the local head %d", tip.Number, tip.Hash, l.Unsafe.Number))
 	// Row: a tip chain that reaches local safe's height without holding it
 	// does not descend from local safe: ignore it (never reorg below safe).
@@ -140,7 +144,7 @@ func DecideTip(in TipInput) TipDecision {
 			"tip %d (%s) forks off the local chain at safe %d", tip.Number, tip.Hash, parent))
 	}
 	// The parent's height is above local safe: is it on the local chain?
-	if parent <= l.Unsafe.Number {
+	if in.HeadOnSafe && parent <= l.Unsafe.Number {
 		if in.ELAtParent.Err != nil {
 			return TipDecision{Action: TipIgnore, Err: in.ELAtParent.Err, Reason: fmt.Sprintf(
 				"engine read at %d, below tip chain %d..%d: %v", parent, low.Number, tip.Number, in.ELAtParent.Err)}

@@ -13,7 +13,7 @@ import (
 // the local unsafe head) read below the chain's lowest block when that height
 // is above local safe and at or below the head.
 func tipInput(el chain, l Local, tips ...eth.L2BlockRef) TipInput {
-	in := TipInput{Local: l, Chain: tips, Window: 8, Mode: ELSync}
+	in := TipInput{Local: l, Chain: tips, Window: 8, Mode: ELSync, HeadOnSafe: true}
 	el = el[:l.Unsafe.Number+1]
 	if p := tips[0].Number - 1; tips[0].Number > 0 && p > l.Safe.Number && p <= l.Unsafe.Number {
 		in.ELAtParent = el.at(p)
@@ -96,6 +96,24 @@ func TestDecideTipTable(t *testing.T) {
 			in: func() TipInput {
 				in := tipInput(a, l, a[30:38]...)
 				in.Mode = Backfill
+				return in
+			}(), action: TipIgnore},
+		{name: "head not known to hold safe: a tip extending it asks for its parent",
+			in: func() TipInput {
+				in := tipInput(a, l, a[21])
+				in.HeadOnSafe = false
+				return in
+			}(), action: TipNeedParent},
+		{name: "head not known to hold safe: a chain reaching local safe is followed from it",
+			in: func() TipInput {
+				in := tipInput(a, l, a[11:22]...)
+				in.HeadOnSafe = false
+				return in
+			}(), action: TipInsert, check: func(t *testing.T, d TipDecision) { require.Equal(t, uint64(10), d.Depth) }},
+		{name: "head not known to hold safe: a chain missing local safe is ignored",
+			in: func() TipInput {
+				in := tipInput(a, local(a, 5, 10, 20), c[11:14]...)
+				in.HeadOnSafe = false
 				return in
 			}(), action: TipIgnore},
 		{name: "tip from another genesis is ignored", in: tipInput(a, local(a, 0, 0, 0), newChain(9, 0)[0]), action: TipIgnore},

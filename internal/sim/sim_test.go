@@ -128,7 +128,8 @@ type world struct {
 	l1At            uint64
 
 	members  []*member
-	m        int // threshold
+	tip      *simFeed // nil: the schedule runs without a tip feed
+	m        int      // threshold
 	verify   bool
 	source   safesource.SafeHeadSource
 	closers  []func()
@@ -185,7 +186,11 @@ func schedule(seed uint64, stats map[string]int) (w *world, err error) {
 		w.logf("step %d", step)
 		w.advanceHonest()
 		w.applyFaults()
+		w.applyTipFault(step)
 		if err := w.tick(); err != nil {
+			return w, err
+		}
+		if err := w.deliverTips(step); err != nil {
 			return w, err
 		}
 	}
@@ -195,17 +200,22 @@ func schedule(seed uint64, stats map[string]int) (w *world, err error) {
 		if err := w.tick(); err != nil {
 			return w, err
 		}
+		if err := w.deliverTips(faultSteps + i); err != nil {
+			return w, err
+		}
 		st := w.adapter.Status()
-		if st.Safe.Hash == w.safe.Hash() && st.Finalized.Hash == w.fin.Hash() {
+		// with a tip feed the head must be the honest head too
+		tipDone := w.tip == nil || st.Unsafe.Hash == w.head.Hash()
+		if st.Safe.Hash == w.safe.Hash() && st.Finalized.Hash == w.fin.Hash() && tipDone {
 			w.stats["converged-in-ticks-max"] = max(w.stats["converged-in-ticks-max"], i+1)
 			w.logf("converged in %d ticks: safe %d (%s), finalized %d", i+1, st.Safe.Number, st.Safe.Hash, st.Finalized.Number)
 			return w, nil
 		}
 	}
 	st := w.adapter.Status()
-	return w, fmt.Errorf("not converged %d ticks after the faults stopped: node safe %d (%s) finalized %d, honest safe %d (%s) finalized %d; last %s: %s (err %v)",
-		convergeBy, st.Safe.Number, st.Safe.Hash, st.Finalized.Number, w.safe.NumberU64(), w.safe.Hash(), w.fin.NumberU64(),
-		st.LastAction, st.LastReason, st.LastError)
+	return w, fmt.Errorf("not converged %d ticks after the faults stopped: node unsafe %d safe %d (%s) finalized %d, honest head %d safe %d (%s) finalized %d; last %s: %s (err %v); last tip %s: %s (err %v)",
+		convergeBy, st.Unsafe.Number, st.Safe.Number, st.Safe.Hash, st.Finalized.Number, w.head.NumberU64(), w.safe.NumberU64(), w.safe.Hash(), w.fin.NumberU64(),
+		st.LastAction, st.LastReason, st.LastError, st.Tip.LastAction, st.Tip.LastReason, st.Tip.LastError)
 }
 
 // setup starts the servers and the node on a short honest chain.
@@ -244,7 +254,10 @@ func (w *world) setup() error {
 	n := []int{1, 3, 3, 5}[w.rng.IntN(4)]
 	w.m = n/2 + 1
 	w.verify = w.rng.IntN(2) == 0
-	w.logf("N=%d M=%d l1verify=%v fresh-engine=%v", n, w.m, w.verify, fresh)
+	if w.rng.IntN(2) == 0 {
+		w.tip = &simFeed{w: w, mode: "honest"}
+	}
+	w.logf("N=%d M=%d l1verify=%v fresh-engine=%v tip-feed=%v", n, w.m, w.verify, fresh, w.tip != nil)
 	members := make([]safesource.SafeHeadSource, n)
 	for i := range n {
 		m := &member{mode: "honest"}
@@ -304,7 +317,11 @@ func (w *world) setup() error {
 }
 
 func (w *world) startAdapter() error {
-	a, err := engineadapter.New(engineadapter.Config{SourceTimeout: 10 * time.Second}, w.eng, w.source, nil, nil)
+	cfg := engineadapter.Config{SourceTimeout: 10 * time.Second}
+	if w.tip != nil {
+		cfg.Tip = w.tip
+	}
+	a, err := engineadapter.New(cfg, w.eng, w.source, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -508,12 +525,30 @@ func (w *world) heal() {
 	}
 	w.syncL1Finality()
 	w.el.SetForceSyncing(false)
+	if w.tip != nil {
+		// the honest chain makes one more block, so that the tip feed has a
+		// head above safe to bring the node to, whatever a lie left above it
+		w.tip.mode = "honest"
+		next := w.tree.Extend(w.head.Hash(), 1, 0)[0]
+		w.head = next
+		w.markHonest(next)
+		for _, m := range w.members {
+			w.show(m)
+		}
+		w.logf("honest chain makes block %d", next.NumberU64())
+	}
 }
 
 // tick steps the adapter once and checks the invariants on every forkchoice
 // update the engine received since the last tick.
 func (w *world) tick() error {
 	_, _ = w.adapter.Step(w.ctx)
+	return w.check()
+}
+
+// check checks the invariants on the adapter's state and on every forkchoice
+// update the engine received since the last check.
+func (w *world) check() error {
 	st := w.adapter.Status()
 	if st.Finalized.Number > st.Safe.Number {
 		return fmt.Errorf("adapter finalized %d above safe %d", st.Finalized.Number, st.Safe.Number)
