@@ -87,12 +87,15 @@ func (a *Adapter) forkchoice(ctx context.Context, d reorg.Decision) error {
 		// this head would leave the local finalized chain
 		a.metrics.RecordForkchoice("invalid-forkchoice-state")
 		a.invalid.add(fc.HeadBlockHash)
+		// the engine made the refused head canonical before refusing: put it
+		// back on the local finalized chain, at the local safe head
+		a.restoreHead(ctx, reorg.Local{Unsafe: old.Safe, Safe: old.Safe, Finalized: old.Finalized})
 		herr := fmt.Errorf("%w: the engine refused head %d (%s) with safe %s and finalized %s: %v",
 			ErrHalted, d.Next.Unsafe.Number, fc.HeadBlockHash, fc.SafeBlockHash, fc.FinalizedBlockHash, err)
 		a.log.Error("Halted: engine refused the forkchoice state; the head will not be sent again",
 			"head", d.Next.Unsafe.Number, "hash", fc.HeadBlockHash, "safe", d.Next.Safe.Number,
 			"finalized", d.Next.Finalized.Number, "finalized_hash", fc.FinalizedBlockHash, "err", err)
-		a.emit(Event{Kind: Halted, Decision: d, Old: old, New: old, Err: herr})
+		a.emit(Event{Kind: Halted, Decision: d, Old: old, New: a.local, Err: herr})
 		return herr
 	}
 	if err != nil {

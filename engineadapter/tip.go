@@ -273,16 +273,35 @@ func (a *Adapter) tipForkchoice(ctx context.Context, d reorg.TipDecision) error 
 	return fmt.Errorf("tip: forkchoice update to %d (%s) answered %s", d.Next.Unsafe.Number, fc.HeadBlockHash, status)
 }
 
-// restoreHead points the engine back at the local view after it refused a
-// forkchoice state: op-geth moves its head before it checks the labels.
+// restoreHead points the engine back at l after it refused a forkchoice
+// state: op-geth makes the refused head canonical before it checks safe and
+// finalized, and would stay there. On success the local head is l's.
 func (a *Adapter) restoreHead(ctx context.Context, l reorg.Local) {
+	if l.Unsafe.Hash == (common.Hash{}) {
+		a.log.Error("No local head to put back after a refused forkchoice state; the engine's head may be on the refused chain")
+		a.headOnSafe = false
+		return
+	}
 	fc := eth.ForkchoiceState{HeadBlockHash: l.Unsafe.Hash, SafeBlockHash: l.Safe.Hash, FinalizedBlockHash: l.Finalized.Hash}
+	a.forgetEngineBlocks()
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.EngineTimeout)
 	defer cancel()
-	if _, err := a.engine.ForkchoiceUpdate(ectx, &fc, nil); err != nil {
-		a.log.Error("Could not put the engine's head back after a refused tip", "head", l.Unsafe.Number,
-			"hash", l.Unsafe.Hash, "err", err)
+	res, err := a.engine.ForkchoiceUpdate(ectx, &fc, nil)
+	if err == nil && res == nil {
+		err = errors.New("empty answer")
 	}
+	if err == nil && res.PayloadStatus.Status != eth.ExecutionValid {
+		err = fmt.Errorf("answered %s", res.PayloadStatus.Status)
+	}
+	if err != nil {
+		a.log.Error("Could not put the engine's head back after a refused forkchoice state; its head may be on the refused chain",
+			"head", l.Unsafe.Number, "hash", l.Unsafe.Hash, "err", err)
+		a.headOnSafe = false
+		return
+	}
+	a.local.Unsafe, a.headOnSafe = l.Unsafe, true
+	a.log.Warn("Engine head put back after a refused forkchoice state", "head", l.Unsafe.Number, "hash", l.Unsafe.Hash,
+		"safe", l.Safe.Number, "finalized", l.Finalized.Number)
 }
 
 func (a *Adapter) tipFeedName() string {
