@@ -389,3 +389,13 @@ func (a *Adapter) sourceLookup(ctx context.Context, n uint64) (eth.L2BlockRef, e
 	defer cancel()
 	return a.source.L2BlockRefByNumber(sctx, n)
 }
+
+// setStatusHead publishes a new local head while a tick is still running (a
+// long backfill moves it every window), so that Status and the head metrics
+// do not stand still until the tick ends.
+func (a *Adapter) setStatusHead(head eth.L2BlockRef) {
+	a.statusMu.Lock()
+	a.status.Unsafe = head
+	a.statusMu.Unlock()
+	a.metrics.RecordHeads(head.Number, a.local.Safe.Number, a.local.Finalized.Number)
+}

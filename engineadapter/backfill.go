@@ -10,6 +10,7 @@ import (
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
 	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lightcl/lightcl/reorg"
@@ -250,9 +251,17 @@ func (a *Adapter) recoverParent(ctx context.Context, p *eth.ExecutionPayload) er
 }
 
 // checkpoint moves the engine's head to the last backfilled block, keeping
-// safe and finalized, so that work survives a crash.
+// safe and finalized, so that work survives a crash. A label above the
+// checkpoint (an engine that lost blocks below it is being rebuilt) is not
+// named: the engine keeps its own until the backfill's last update.
 func (a *Adapter) checkpoint(ctx context.Context, head eth.L2BlockRef) error {
-	fc := eth.ForkchoiceState{HeadBlockHash: head.Hash, SafeBlockHash: a.local.Safe.Hash, FinalizedBlockHash: a.local.Finalized.Hash}
+	fc := eth.ForkchoiceState{HeadBlockHash: head.Hash}
+	if a.local.Safe.Number <= head.Number {
+		fc.SafeBlockHash = a.local.Safe.Hash
+	}
+	if a.local.Finalized.Number <= head.Number {
+		fc.FinalizedBlockHash = a.local.Finalized.Hash
+	}
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.EngineTimeout)
 	res, err := a.engine.ForkchoiceUpdate(ectx, &fc, nil)
 	cancel()
@@ -266,7 +275,8 @@ func (a *Adapter) checkpoint(ctx context.Context, head eth.L2BlockRef) error {
 		return fmt.Errorf("backfill: checkpoint at %d (%s) answered %s", head.Number, head.Hash, res.PayloadStatus.Status)
 	}
 	a.local.Unsafe = head
-	a.headOnSafe = true // the engine took the head with safe as its ancestor
+	a.headOnSafe = fc.SafeBlockHash != (common.Hash{}) // the engine took the head with safe as its ancestor
+	a.setStatusHead(head)
 	return nil
 }
 

@@ -210,3 +210,33 @@ func TestBackfillNeverResendsAnInvalidBlock(t *testing.T) {
 	}
 	require.Equal(t, 1, sent, "the INVALID block was sent once, whatever the rejected-cache size")
 }
+
+// TestBackfillBelowLostFinalizedInOnePass: the engine lost its blocks from
+// below the local finalized head; backfill rebuilds them in one tick, its
+// window checkpoints naming no label the engine does not hold yet (a
+// checkpoint naming the lost finalized block was refused, so each tick
+// advanced one window with an error).
+func TestBackfillBelowLostFinalizedInOnePass(t *testing.T) {
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 140, tagA)
+	_, payloads := provider(t, tree, a)
+	r := newRig(t, tree, testutil.ELConfig{}) // no peer
+	r.a = r.backfillAdapter(payloads, 16)
+	r.elHas(a[119], a[109], a[99]) // finalized 100
+	r.src.follow(a[139], 110, 100)
+	require.NoError(t, r.step())
+
+	r.el.DropAbove(10) // a restart that lost 90 blocks below finalized
+	r.src.follow(a[139], 120, 105)
+	_, err := r.a.Step(context.Background())
+	require.NoError(t, err, "one tick, no error per window")
+	unsafe, safe, fin := r.labels()
+	require.Equal(t, r.ref(a[119]), unsafe)
+	require.Equal(t, r.ref(a[119]), safe)
+	require.Equal(t, r.ref(a[99]), fin, "finalized kept: the tick decided while the engine lacked it")
+	require.Equal(t, r.ref(a[119]), r.a.Status().Unsafe)
+	require.NoError(t, r.step())
+	_, _, fin = r.labels()
+	require.Equal(t, r.ref(a[104]), fin, "the next tick moves it")
+	r.checkInvariants()
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/stretchr/testify/require"
 
@@ -143,12 +144,24 @@ func (r *rig) eventKinds() []engineadapter.EventKind {
 
 // checkInvariants checks DESIGN.md's invariants on every forkchoice update the EL
 // received: finalized ≤ safe ≤ head, each an ancestor of the next, and finalized
-// never lower than in an earlier update.
+// never lower than in an earlier update. A zero safe or finalized hash leaves
+// the engine's label as it is (op-geth's reading): a checkpoint that names
+// neither is checked for its head only.
 func (r *rig) checkInvariants() {
 	var lastFin uint64
 	for i, fc := range r.el.ForkchoiceUpdates() {
 		head, ok := r.tree.Block(fc.HeadBlockHash)
 		require.True(r.t, ok, "FCU %d: unknown head", i)
+		if fc.SafeBlockHash == (common.Hash{}) || fc.FinalizedBlockHash == (common.Hash{}) {
+			// a checkpoint below a label leaves it out; it names nothing else
+			require.True(r.t, fc.SafeBlockHash == (common.Hash{}), "FCU %d: finalized left out, safe named", i)
+			if fc.FinalizedBlockHash != (common.Hash{}) {
+				finB, ok := r.tree.Block(fc.FinalizedBlockHash)
+				require.True(r.t, ok, "FCU %d: unknown finalized", i)
+				require.True(r.t, onChainOf(r.tree, head, r.ref(finB)), "FCU %d: finalized not an ancestor of head", i)
+			}
+			continue
+		}
 		chain := r.tree.Chain(head.Hash())
 		onChain := func(h eth.L2BlockRef) bool {
 			if h.Number == 0 {
@@ -167,6 +180,15 @@ func (r *rig) checkInvariants() {
 		require.GreaterOrEqual(r.t, fin.Number, lastFin, "FCU %d: finalized regressed", i)
 		lastFin = fin.Number
 	}
+}
+
+// onChainOf reports whether ref is on the chain ending at head.
+func onChainOf(tree *testutil.Tree, head *types.Block, ref eth.L2BlockRef) bool {
+	if ref.Number == 0 {
+		return ref.Hash == tree.Genesis().Hash()
+	}
+	chain := tree.Chain(head.Hash())
+	return ref.Number <= uint64(len(chain)) && chain[ref.Number-1].Hash() == ref.Hash
 }
 
 func testutilEngineConfig(tree *testutil.Tree) *sources.EngineClientConfig {
