@@ -68,6 +68,11 @@ type Adapter struct {
 	// local safe head (the engine took a forkchoice update naming both); the
 	// tip path extends the head only then, and checks it otherwise.
 	headOnSafe bool
+	// lastTipBase is the local head a tip decision was made on.
+	lastTipBase common.Hash
+	// headFresh: the adapter itself set the engine's head just now (a tip);
+	// the tick run at once after it (TickOnTip) need not read it back.
+	headFresh bool
 	// atCache holds the engine's blocks looked up while its head was atHead.
 	atHead  common.Hash
 	atCache map[uint64]eth.L2BlockRef
@@ -180,6 +185,9 @@ func (a *Adapter) loop(ctx context.Context, tips <-chan *eth.ExecutionPayloadEnv
 				}
 				if a.cfg.TickOnTip && err == nil && d.SendsForkchoice() {
 					due = true // the source has a new head too: read its labels now
+					a.tickMu.Lock()
+					a.headFresh = a.local.Unsafe.Hash == d.Next.Unsafe.Hash
+					a.tickMu.Unlock()
 					continue
 				}
 				select {
@@ -267,6 +275,10 @@ func (a *Adapter) tick(ctx context.Context) (reorg.Decision, error) {
 // first tick or when the head fell below the tracked safe label (the engine
 // restarted and lost blocks).
 func (a *Adapter) readEngine(ctx context.Context) error {
+	if a.headFresh && a.started {
+		a.headFresh = false
+		return nil // the adapter set the head a moment ago (a tip, then TickOnTip)
+	}
 	head, err := a.engineLabel(ctx, eth.Unsafe)
 	if err != nil {
 		return err
@@ -363,6 +375,18 @@ func (a *Adapter) engineAt(ctx context.Context, n uint64) reorg.Lookup {
 		a.atCache[n] = ref
 	}
 	return reorg.Lookup{Ref: ref, Found: true}
+}
+
+// rememberLabels remembers the local head, safe and finalized blocks as the
+// engine's at their heights, right after the engine answered VALID to a
+// forkchoice update naming them: it checked that they are its canonical chain.
+func (a *Adapter) rememberLabels() {
+	a.atHead, a.atCache = a.local.Unsafe.Hash, map[uint64]eth.L2BlockRef{}
+	for _, ref := range []eth.L2BlockRef{a.local.Unsafe, a.local.Safe, a.local.Finalized} {
+		if ref.Hash != (common.Hash{}) {
+			a.atCache[ref.Number] = ref
+		}
+	}
 }
 
 // forgetEngineBlocks drops the remembered blocks. It is called before the

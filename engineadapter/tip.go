@@ -113,11 +113,18 @@ func (a *Adapter) tip(ctx context.Context, env *eth.ExecutionPayloadEnvelope) (r
 			}
 			chain = append([]*eth.ExecutionPayloadEnvelope{p}, chain...)
 		case reorg.TipInsert:
+			oldHead, cached := a.atHead, a.atCache
 			n, err := a.insertTips(ctx, d, chain)
 			if err != nil {
 				return d, n, err
 			}
-			return d, n, a.tipForkchoice(ctx, d)
+			if err := a.tipForkchoice(ctx, d); err != nil {
+				return d, n, err
+			}
+			if d.Depth == 0 && oldHead == a.lastTipBase && a.local.Unsafe.Hash == d.Forkchoice.HeadBlockHash {
+				a.rememberExtension(cached, chain)
+			}
+			return d, n, nil
 		case reorg.TipSync:
 			return d, 0, a.tipForkchoice(ctx, d)
 		default:
@@ -130,6 +137,7 @@ func (a *Adapter) tip(ctx context.Context, env *eth.ExecutionPayloadEnvelope) (r
 // chain's lowest block does not build on the local head, so a tip that extends
 // the head costs no engine read.
 func (a *Adapter) tipInput(ctx context.Context, chain []*eth.ExecutionPayloadEnvelope) reorg.TipInput {
+	a.lastTipBase = a.local.Unsafe.Hash
 	refs := make([]eth.L2BlockRef, len(chain))
 	for i, env := range chain {
 		refs[i] = payloadRef(env.ExecutionPayload)
@@ -151,6 +159,23 @@ func (a *Adapter) tipInput(ctx context.Context, chain []*eth.ExecutionPayloadEnv
 		in.ELAtTip = a.engineAt(ctx, tip.Number)
 	}
 	return in
+}
+
+// rememberExtension keeps the engine's blocks remembered for the old head
+// once a tip chain extended it: they are still canonical, and the inserted
+// blocks join them, so a tick that follows reads none of them again.
+func (a *Adapter) rememberExtension(cached map[uint64]eth.L2BlockRef, chain []*eth.ExecutionPayloadEnvelope) {
+	if cached == nil || len(cached)+len(chain) > maxRememberedLookups {
+		cached = map[uint64]eth.L2BlockRef{}
+	}
+	for _, env := range chain {
+		if len(cached) >= maxRememberedLookups {
+			break
+		}
+		ref := payloadRef(env.ExecutionPayload)
+		cached[ref.Number] = ref
+	}
+	a.atHead, a.atCache = a.local.Unsafe.Hash, cached
 }
 
 // payloadRef is the block reference of a payload, without the L1 origin (a

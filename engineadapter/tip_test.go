@@ -377,3 +377,42 @@ func TestTipWhileTheEngineSyncsToAnotherSafeHead(t *testing.T) {
 	require.Equal(t, reorg.TipIgnore, td.Action, td.Reason)
 	require.Len(t, r.el.ForkchoiceUpdates(), fcus, "nothing sent with a safe head the tip does not hold")
 }
+
+// TestTickOnTipReadsNothingItKnows: the tick that TickOnTip starts after a
+// tip extended the head reads neither the head it just set nor blocks the
+// tip path inserted or had read: a new head costs the tip's newPayload and
+// forkchoice update, the source's heads, and the tick's forkchoice update.
+func TestTickOnTipReadsNothingItKnows(t *testing.T) {
+	r := newTipRig(t, reorg.ELSync)
+	cfg := engineadapter.DefaultConfig()
+	cfg.Tip, cfg.TickOnTip, cfg.PollInterval = r.feed, true, time.Hour
+	a, err := engineadapter.New(cfg, r.engine, r.src, nil, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	require.Eventually(t, func() bool { return a.Status().Ticks == 1 }, 5*time.Second, 10*time.Millisecond)
+	// one block so that the remembered blocks are the tip path's
+	r.src.follow(r.a[39], 10, 5)
+	r.feed.push <- r.a[20]
+	require.Eventually(t, func() bool { return a.Status().Ticks == 2 }, 5*time.Second, 10*time.Millisecond)
+
+	for n := 22; n <= 26; n++ {
+		before := len(r.el.Calls())
+		r.src.follow(r.a[39], uint64(n-1), 5) // safe moves to the block before the new head
+		r.feed.push <- r.a[n-1]
+		ticks := uint64(n - 19)
+		require.Eventually(t, func() bool {
+			_, safe, _ := r.labels()
+			return a.Status().Ticks == ticks && safe.Number == uint64(n-1)
+		}, 5*time.Second, 10*time.Millisecond)
+		methods := map[string]int{}
+		for _, c := range r.el.Calls()[before:] {
+			methods[strings.TrimRight(c.Method, "V0123456789")]++
+		}
+		require.Equal(t, map[string]int{"engine_newPayload": 1, "engine_forkchoiceUpdated": 2}, methods, "block %d", n)
+	}
+	cancel()
+	require.NoError(t, <-done)
+	r.checkInvariants()
+}
