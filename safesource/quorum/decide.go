@@ -2,6 +2,7 @@ package quorum
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -38,6 +39,9 @@ type Round struct {
 	Answered, Missing []string
 	// NoQuorum names the labels no head gathered M supporters for.
 	NoQuorum []string
+	// TimedOut names the members whose lookup outlasted MemberTimeout; the
+	// round asked them nothing more after that.
+	TimedOut []string
 	// Lookups is how many L2BlockRefByNumber calls the round made.
 	Lookups int
 	Latency time.Duration
@@ -45,24 +49,33 @@ type Round struct {
 
 // decider works out one round's agreement from the answers, asking members for
 // their blocks by number where a lagging claim needs it, at most once per
-// member and height.
+// member and height. A member whose lookup times out is not asked again in the
+// round, and one that does not answer a lookup made for the record within the
+// straggler wait is not asked for the record again: a stalled member costs a
+// round at most one member timeout and one straggler wait, not one per label
+// and candidate.
 type decider struct {
 	q       *Quorum
 	answers []answer
 
-	mu      sync.Mutex
-	cache   map[lookupKey]lookup
-	lookups int
+	mu       sync.Mutex
+	cache    map[lookupKey]lookup
+	lookups  int
+	timedOut map[int]bool // a lookup outlasted MemberTimeout: ask nothing more
+	slow     map[int]bool // cut off by the record's straggler wait: ask only when needed
 }
+
+// errMemberTimeout is the cause of a lookup's context when MemberTimeout ends it.
+var errMemberTimeout = errors.New("member timeout")
 
 type lookupKey struct {
 	member int
 	height uint64
 }
 
-func (q *Quorum) decide(ctx context.Context, answers []answer) Round {
-	d := &decider{q: q, answers: answers, cache: map[lookupKey]lookup{}}
-	var r Round
+func (q *Quorum) decide(ctx context.Context, answers []answer) (r Round) {
+	d := &decider{q: q, answers: answers, cache: map[lookupKey]lookup{}, timedOut: map[int]bool{}, slow: map[int]bool{}}
+	defer func() { r.TimedOut = d.timedOutNames() }()
 	for _, a := range answers {
 		if a.err != nil {
 			r.Missing = append(r.Missing, q.members[a.member].Name())
@@ -160,12 +173,7 @@ func (d *decider) agree(ctx context.Context, l label) (eth.L2BlockRef, []int, []
 		if len(direct) >= m {
 			// agreed without lookups; members above it are asked, briefly and
 			// for the record only, whether their chain holds it
-			if len(above) > 0 {
-				bctx, cancel := context.WithTimeout(ctx, d.q.cfg.StragglerWait)
-				_, others := d.support(bctx, above, c, len(above))
-				cancel()
-				against = append(against, others...)
-			}
+			against = append(against, d.record(ctx, above, c)...)
 			return c, direct, against, true
 		}
 		support, others := d.support(ctx, above, c, m-len(direct))
@@ -176,6 +184,33 @@ func (d *decider) agree(ctx context.Context, l label) (eth.L2BlockRef, []int, []
 		}
 	}
 	return eth.L2BlockRef{}, nil, nil, false
+}
+
+// record asks members, for the record only and for at most the straggler
+// wait, whether their chain holds c, and returns those whose chain holds
+// another block there. Members that did not answer in time are not asked for
+// the record again in the round.
+func (d *decider) record(ctx context.Context, members []int, c eth.L2BlockRef) []int {
+	d.mu.Lock()
+	members = slices.DeleteFunc(slices.Clone(members), func(m int) bool { return d.slow[m] })
+	d.mu.Unlock()
+	if len(members) == 0 {
+		return nil
+	}
+	bctx, cancel := context.WithTimeout(ctx, d.q.cfg.StragglerWait)
+	defer cancel()
+	yes, no := d.support(bctx, members, c, len(members))
+	if ctx.Err() != nil {
+		return no
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, m := range members {
+		if !slices.Contains(yes, m) && !slices.Contains(no, m) {
+			d.slow[m] = true
+		}
+	}
+	return no
 }
 
 // labelsUpTo is l and the labels below it.
@@ -230,7 +265,9 @@ func (d *decider) linked(ctx context.Context, lower eth.L2BlockRef, lowerBy []in
 // returns those whose block is c (the whole record, not just its hash) and
 // those whose block is not. It stops waiting as soon as need members support c
 // or too few are left to get there; answers are cached per member and height
-// for the round, except those cut short.
+// for the round, except those cut short. A member whose lookup outlasts
+// MemberTimeout is neither for nor against, and is not asked again in the
+// round: it supports nothing more.
 func (d *decider) support(ctx context.Context, members []int, c eth.L2BlockRef, need int) (yes, no []int) {
 	type result struct {
 		member int
@@ -244,7 +281,11 @@ func (d *decider) support(ctx context.Context, members []int, c eth.L2BlockRef, 
 		key := lookupKey{member, c.Number}
 		d.mu.Lock()
 		cached, ok := d.cache[key]
+		timedOut := d.timedOut[member]
 		d.mu.Unlock()
+		if timedOut {
+			continue
+		}
 		if ok {
 			results <- result{member, cached}
 			pending++
@@ -254,17 +295,22 @@ func (d *decider) support(ctx context.Context, members []int, c eth.L2BlockRef, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			mctx, mcancel := context.WithTimeout(lctx, d.q.cfg.MemberTimeout)
+			mctx, mcancel := context.WithTimeoutCause(lctx, d.q.cfg.MemberTimeout, errMemberTimeout)
 			defer mcancel()
 			ref, err := d.q.members[member].L2BlockRefByNumber(mctx, c.Number)
 			if err == nil && ref.Number != c.Number {
 				err = fmt.Errorf("answered block %d for height %d", ref.Number, c.Number)
 			}
-			l := lookup{member: member, ref: ref, err: err}
+			// the member's own timeout, not a wait of the caller's cut short
+			timedOut := err != nil && errors.Is(context.Cause(mctx), errMemberTimeout)
+			l := lookup{member: member, ref: ref, err: err, timedOut: timedOut}
 			if lctx.Err() == nil { // an answer cut short is not the member's
 				d.mu.Lock()
 				d.cache[key] = l
 				d.lookups++
+				if timedOut {
+					d.timedOut[member] = true
+				}
 				d.mu.Unlock()
 			}
 			results <- result{member, l}
@@ -280,8 +326,8 @@ func (d *decider) support(ctx context.Context, members []int, c eth.L2BlockRef, 
 			switch {
 			case r.l.err == nil && r.l.ref == c:
 				yes = append(yes, r.member)
-			case r.l.err != nil && ctx.Err() != nil:
-				// cut short by the caller: neither for nor against
+			case r.l.err != nil && ctx.Err() != nil, r.l.timedOut:
+				// cut short by the caller, or silent: neither for nor against
 			default:
 				no = append(no, r.member)
 			}
@@ -290,6 +336,17 @@ func (d *decider) support(ctx context.Context, members []int, c eth.L2BlockRef, 
 		}
 	}
 	return yes, no
+}
+
+func (d *decider) timedOutNames() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for m := range d.timedOut {
+		out = append(out, d.q.members[m].Name())
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (d *decider) names(members []int) []string {

@@ -54,8 +54,20 @@ type member struct {
 	stall       bool
 	slowLookups bool // L2BlockRefByNumber blocks until the caller gives up
 	err         error
-	heads       int // calls
-	lookups     int // calls
+	heads       int           // calls
+	lookups     int           // calls, slow ones included
+	slowCalls   []stalledCall // the slow lookups, in the order they ended
+}
+
+// stalledCall is one slow lookup: when it began and ended, and how its
+// context ended (context.DeadlineExceeded when it timed out).
+type stalledCall struct {
+	start, end time.Time
+	err        error
+}
+
+func (c stalledCall) String() string {
+	return fmt.Sprintf("%s after %s", c.err, c.end.Sub(c.start).Round(time.Millisecond))
 }
 
 var _ safesource.SafeHeadSource = (*member)(nil)
@@ -104,15 +116,19 @@ func (m *member) Heads(ctx context.Context) (safesource.Heads, error) {
 
 func (m *member) L2BlockRefByNumber(ctx context.Context, n uint64) (eth.L2BlockRef, error) {
 	m.mu.Lock()
+	m.lookups++
 	slow := m.slowLookups
 	m.mu.Unlock()
 	if slow {
+		start := time.Now()
 		<-ctx.Done()
+		m.mu.Lock()
+		m.slowCalls = append(m.slowCalls, stalledCall{start: start, end: time.Now(), err: ctx.Err()})
+		m.mu.Unlock()
 		return eth.L2BlockRef{}, ctx.Err()
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.lookups++
 	if m.stall {
 		return eth.L2BlockRef{}, fmt.Errorf("%s stalled", m.name)
 	}
@@ -126,6 +142,15 @@ func (m *member) calls() (heads, lookups int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.heads, m.lookups
+}
+
+// stalled returns the slow lookups so far and forgets them.
+func (m *member) stalled() []stalledCall {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	calls := m.slowCalls
+	m.slowCalls = nil
+	return calls
 }
 
 func sources(ms ...*member) []safesource.SafeHeadSource {

@@ -138,7 +138,8 @@ func (q *Quorum) L2BlockRefByNumber(ctx context.Context, n uint64) (eth.L2BlockR
 }
 
 type lookup struct {
-	member int
-	ref    eth.L2BlockRef
-	err    error
+	member   int
+	ref      eth.L2BlockRef
+	err      error
+	timedOut bool // the member did not answer within MemberTimeout
 }

@@ -266,3 +266,68 @@ func TestForgedRecordIsNotAdopted(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, honest[100], ref)
 }
+
+// A member that answers its heads at once but stalls on every lookup, among
+// honest members at different heights (so the round needs lookups for each
+// label): its first lookup times out and it is asked nothing more that round,
+// so the round costs one member timeout, not one per label and candidate.
+// Where the honest members agree by their own claims it is asked only for the
+// record, and once the straggler wait cuts that short, not again.
+func TestMemberStalledOnLookupsIsAskedOnceARound(t *testing.T) {
+	const timeout, wait = 200 * time.Millisecond, 50 * time.Millisecond
+	for _, tc := range []struct {
+		name     string
+		honest   []*member
+		want     safesource.Heads
+		timedOut []string
+	}{
+		{
+			name:     "honest members at different heights",
+			honest:   []*member{newMember("a", honest, 80, 100, 100), newMember("b", honest, 79, 99, 99), newMember("c", honest, 78, 98, 98)},
+			want:     honest.heads(78, 98, 98),
+			timedOut: []string{"liar"},
+		},
+		{
+			name:     "local-safe above safe",
+			honest:   []*member{newMember("a", honest, 80, 100, 104), newMember("b", honest, 79, 99, 103), newMember("c", honest, 78, 98, 102)},
+			want:     honest.heads(78, 98, 102),
+			timedOut: []string{"liar"},
+		},
+		{
+			name:   "honest members agree, asked for the record only",
+			honest: []*member{newMember("a", honest, 80, 100, 104), newMember("b", honest, 80, 100, 104), newMember("c", honest, 80, 100, 104)},
+			want:   honest.heads(80, 100, 104),
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			liar := newMember("liar", honest.fork(150, 40), 110, 190, 190)
+			liar.slowLookups = true
+			q, err := quorum.New(quorum.Config{Threshold: 3, MemberTimeout: timeout, StragglerWait: wait},
+				sources(append([]*member{liar}, tc.honest...)...), nil, nil)
+			require.NoError(t, err)
+			for round := range 2 { // in every round, not only the first
+				start := time.Now()
+				h, err := q.Heads(context.Background())
+				took := time.Since(start)
+				require.NoError(t, err, "round %d", round)
+				require.Equal(t, tc.want, h, "round %d", round)
+				require.Equal(t, tc.timedOut, q.LastRound().TimedOut, "round %d", round)
+
+				calls := liar.stalled()
+				var ended []stalledCall // the calls that ran until their deadline
+				for _, c := range calls {
+					if errors.Is(c.err, context.DeadlineExceeded) {
+						ended = append(ended, c)
+					}
+				}
+				require.LessOrEqual(t, len(ended), 1, "round %d: lookups that timed out: %v", round, calls)
+				if len(ended) == 1 {
+					for _, c := range calls {
+						require.True(t, c.start.Before(ended[0].end), "round %d: asked again after it timed out: %v", round, calls)
+					}
+				}
+				require.Less(t, took, timeout+wait+2*timeout, "round %d: one member timeout and one straggler wait, with slack", round)
+			}
+		})
+	}
+}

@@ -88,6 +88,9 @@ func (q *Quorum) record(r Round, answers []answer, cutOff bool) {
 		}
 		q.metrics.RecordMember(st.Name, st.Lag, st.ConsecutiveErrors)
 	}
+	if len(r.TimedOut) > 0 {
+		q.log.Warn("Quorum members timed out on a lookup; not asked again this round", "members", r.TimedOut)
+	}
 	result := "agreed"
 	if r.Err != nil {
 		result = "no-quorum"
