@@ -36,11 +36,32 @@ type found struct {
 	exists bool
 }
 
+// verdict is the outcome of one check.
+type verdict struct {
+	// heads are the heads to pass on: the source's, with the current L1 block
+	// dropped when above the L1 head.
+	heads safesource.Heads
+	// result is the result for metrics (ResultOK, ...).
+	result string
+	// err lists every failed claim; nil when all passed.
+	err error
+	// finalityLag is set when the only failure is that the finalized head's
+	// L1 origin is above L1's finalized block (or L1 has none yet): every
+	// origin is canonical and at or below the L1 head, so the source is ahead
+	// of this L1's finality, not lying. The caller may then hold finalized
+	// back instead of dropping the heads.
+	finalityLag bool
+	// l1Finalized is L1's finalized block the finalized claim was checked
+	// against; set with finalityLag.
+	l1Finalized eth.L1BlockRef
+	// heldClaim is, with ResultFinalizedHeld, the source's finalized claim
+	// that heads.Finalized replaces (see Source.holdFinalized).
+	heldClaim eth.L2BlockRef
+}
+
 // check verifies h against L1 as seen in vw, reading only what the cache
-// lacks, in parallel. It returns the heads to pass on (the current L1 block
-// dropped when above the L1 head), the result for metrics, and an error that
-// lists every failed claim.
-func (v *Verifier) check(ctx context.Context, h safesource.Heads, vw view) (safesource.Heads, string, error) {
+// lacks, in parallel.
+func (v *Verifier) check(ctx context.Context, h safesource.Heads, vw view) verdict {
 	claims := []claim{
 		{label: "safe", l2: h.Safe, origin: h.Safe.L1Origin},
 		{label: "local-safe", l2: h.LocalSafe, origin: h.LocalSafe.L1Origin},
@@ -108,7 +129,7 @@ func (v *Verifier) check(ctx context.Context, h safesource.Heads, vw view) (safe
 			})
 		}
 		if err := g.Wait(); err != nil {
-			return h, ResultL1Error, err
+			return verdict{heads: h, result: ResultL1Error, err: err}
 		}
 	}
 
@@ -129,23 +150,29 @@ func (v *Verifier) check(ctx context.Context, h safesource.Heads, vw view) (safe
 			v.fileCanonical(n, l1.hash, vw)
 		}
 	}
+	var finality error
 	if checkFinality {
 		switch {
 		case l1Finalized == (eth.L1BlockRef{}):
-			fails = append(fails, fmt.Errorf("%s, but L1 has no finalized block yet: %w", claims[2], safesource.ErrAheadOfL1))
+			finality = fmt.Errorf("%s, but L1 has no finalized block yet: %w", claims[2], safesource.ErrAheadOfL1)
 		case fin > l1Finalized.Number:
-			fails = append(fails, fmt.Errorf("%s above L1's finalized block %d (%s): %w",
-				claims[2], l1Finalized.Number, l1Finalized.Hash, safesource.ErrAheadOfL1))
+			finality = fmt.Errorf("%s above L1's finalized block %d (%s): %w",
+				claims[2], l1Finalized.Number, l1Finalized.Hash, safesource.ErrAheadOfL1)
 		}
 	}
 	switch {
+	case len(fails) == 0 && finality == nil:
+		return verdict{heads: h, result: ResultOK}
 	case len(fails) == 0:
-		return h, ResultOK, nil
-	case errors.Is(fails, safesource.ErrL1Mismatch):
-		return h, ResultL1Mismatch, fails
-	default:
-		return h, ResultAheadOfL1, fails
+		return verdict{heads: h, result: ResultAheadOfL1, err: checkErrors{finality}, finalityLag: true, l1Finalized: l1Finalized}
 	}
+	if finality != nil {
+		fails = append(fails, finality)
+	}
+	if errors.Is(fails, safesource.ErrL1Mismatch) {
+		return verdict{heads: h, result: ResultL1Mismatch, err: fails}
+	}
+	return verdict{heads: h, result: ResultAheadOfL1, err: fails}
 }
 
 // checkErrors lists every failed claim of one call; errors.Is finds each.

@@ -9,7 +9,22 @@
 //     naming the head and both hashes);
 //   - no origin is above the L1 head, and the finalized head's origin is at or
 //     below L1's finalized block: a source cannot claim L2 finality ahead of
-//     L1 finality (else safesource.ErrAheadOfL1).
+//     L1 finality (else safesource.ErrAheadOfL1, but see below).
+//
+// A finalized claim ahead of L1's finality, when it is the only failure (every
+// origin canonical, none above the L1 head), is a lag rather than a lie: the
+// source's L1 node may see finality before this one. It does not cost the safe
+// head. The heads are passed on with the source's safe and local-safe heads
+// and with finalized held at the last finalized head verified in full for
+// that source (Status.VerifiedFinalized; result ResultFinalizedHeld, logged
+// once per held claim), until L1's finality reaches a claim and finalized
+// advances again. An older finalized head is harmless: the engine adapter
+// never moves finalized backwards. The heads are still dropped with
+// safesource.ErrAheadOfL1 when there is nothing to hold at: before a finalized
+// head has been verified for the source, or when the held head does not fit
+// the new heads (not below the claim, or rejected by safesource.Heads.Check).
+// A finalized head whose origin is not canonical is a mismatch, as above, and
+// drops the heads.
 //
 // A current L1 block above this node's L1 head is not an error (the remote's
 // L1 node may simply be a block ahead): it is dropped from the heads, as
@@ -23,7 +38,10 @@
 // one read, once per L1 finality advance. RPCSource reads it in the same
 // batched request as the head (while the sources' finalized claims keep up
 // with L1 finality), so such a tick is still one request; sources.L1Client
-// reads one block per request, so there it costs a second. The cache is
+// reads one block per request, so there it costs a second. While a finalized
+// claim is ahead of L1's finality (held, or dropped), L1's finalized block is
+// read again on its own on every call, so that its catching up is seen on the
+// next call. The cache is
 // emptied when the head shows an L1 reorg, so a reorg that removes a cached
 // origin is caught on the very next call. A Verifier may be shared by several
 // wrapped sources (the members of a quorum, say), which then share its cache

@@ -172,7 +172,13 @@ func TestL1ReorgRemovingACachedOriginIsCaughtOnTheNextTick(t *testing.T) {
 	})
 }
 
-func TestFinalizedClaimedPastL1FinalityDropped(t *testing.T) {
+// TestFinalizedClaimedPastL1FinalityDroppedBeforeAnyIsVerified: a finalized
+// claim ahead of L1's finality no longer drops the heads once a finalized
+// head has been verified for the source (finalized is then held at it: see
+// TestFinalizedHeldWhileL1FinalityLags). A fresh wrapper has none to hold at,
+// and a zero finalized head would fail safesource.Heads.Check, so its first
+// answer is still dropped, as before, and the error says why.
+func TestFinalizedClaimedPastL1FinalityDroppedBeforeAnyIsVerified(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	w.l1.SetLabels(18, 8) // the remote's finalized head 60 has origin 10
@@ -183,7 +189,9 @@ func TestFinalizedClaimedPastL1FinalityDropped(t *testing.T) {
 	require.Equal(t, safesource.Heads{}, got)
 	require.ErrorContains(t, err, "finalized head 60")
 	require.ErrorContains(t, err, "L1's finalized block 8")
+	require.ErrorContains(t, err, "no finalized head verified yet")
 	require.Equal(t, l1verify.ResultAheadOfL1, s.Status().LastResult)
+	require.Zero(t, s.Status().VerifiedFinalized)
 
 	w.l1.SetLabels(18, 10)
 	_, err = s.Heads(ctx)

@@ -4,11 +4,12 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // Check results, the closed set of RecordCheck's result label.
 const (
-	ResultOK          = "ok"           // heads verified and passed on
-	ResultL1Mismatch  = "l1_mismatch"  // an origin is not canonical on L1
-	ResultAheadOfL1   = "ahead_of_l1"  // an origin above the L1 head, or finalized above L1 finality
-	ResultL1Error     = "l1_error"     // L1 could not be read
-	ResultSourceError = "source_error" // the inner source failed
+	ResultOK            = "ok"             // heads verified and passed on
+	ResultFinalizedHeld = "finalized_held" // passed on with finalized held at the last verified one: only the finalized claim was above L1 finality
+	ResultL1Mismatch    = "l1_mismatch"    // an origin is not canonical on L1
+	ResultAheadOfL1     = "ahead_of_l1"    // an origin above the L1 head, or finalized above L1 finality with nothing to hold at
+	ResultL1Error       = "l1_error"       // L1 could not be read
+	ResultSourceError   = "source_error"   // the inner source failed
 )
 
 // L1 call kinds, the closed set of RecordL1Call's kind label.

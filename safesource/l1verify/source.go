@@ -67,6 +67,9 @@ func (s *Source) L2BlockRefByNumber(ctx context.Context, n uint64) (eth.L2BlockR
 // that fail are not returned: the error wraps safesource.ErrL1Mismatch,
 // safesource.ErrAheadOfL1 or ErrL1Unavailable, or is the inner source's.
 // A current L1 block above the L1 head is returned as zero (unknown).
+// When the only failure is a finalized claim ahead of L1's finality, the
+// heads are returned with finalized held at the last verified finalized head
+// (see holdFinalized).
 func (s *Source) Heads(ctx context.Context) (safesource.Heads, error) {
 	start := time.Now()
 	var (
@@ -87,27 +90,22 @@ func (s *Source) Heads(ctx context.Context) (safesource.Heads, error) {
 		cancel() // the heads are lost anyway
 	}
 	_ = g.Wait()
-	var err error
 	switch {
 	case innerErr != nil:
-		err = s.done(ResultSourceError, fmt.Errorf("%s: %w", s.name, innerErr))
+		return safesource.Heads{}, s.done(ResultSourceError, fmt.Errorf("%s: %w", s.name, innerErr))
 	case l1Err != nil:
-		err = s.done(ResultL1Error, fmt.Errorf("%s: %w", s.name, l1Err))
-	default:
-		var result string
-		h, result, err = s.v.check(ctx, h, vw)
-		if err != nil {
-			err = fmt.Errorf("%s: %w", s.name, err)
-		}
-		err = s.done(result, err)
+		return safesource.Heads{}, s.done(ResultL1Error, fmt.Errorf("%s: %w", s.name, l1Err))
 	}
-	if err != nil {
-		return safesource.Heads{}, err
+	vd := s.v.check(ctx, h, vw)
+	if vd.finalityLag {
+		vd = s.holdFinalized(vd)
 	}
-	s.mu.Lock()
-	s.status.LastHeads = h
-	s.mu.Unlock()
-	return h, nil
+	if vd.err != nil {
+		return safesource.Heads{}, s.done(vd.result, fmt.Errorf("%s: %w", s.name, vd.err))
+	}
+	_ = s.done(vd.result, nil)
+	s.passed(vd)
+	return vd.heads, nil
 }
 
 // done records a call's outcome and returns err.
@@ -135,12 +133,21 @@ type Status struct {
 	LastCheckAt time.Time
 	// LastResult is the last call's result (ResultOK, ResultL1Mismatch, ...).
 	LastResult string
-	// LastError is the last call's error; nil when it passed.
+	// LastError is the last call's error; nil when it passed (with
+	// finalized held or not).
 	LastError error
 	// ConsecutiveErrors counts the calls in a row that failed.
 	ConsecutiveErrors int
 	// LastHeads are the last heads passed on.
 	LastHeads safesource.Heads
+	// VerifiedFinalized is the finalized head of the last heads verified in
+	// full (ResultOK): the head finalized is held at while the source's
+	// finalized claim is ahead of L1's finality. Zero before any.
+	VerifiedFinalized eth.L2BlockRef
+	// HeldFinalizedClaim is the source's finalized claim that LastHeads hold
+	// back (ResultFinalizedHeld); zero when LastHeads carry the source's own
+	// finalized head.
+	HeldFinalizedClaim eth.L2BlockRef
 	// L1 is the verifier's view of L1.
 	L1 VerifierStatus
 }
