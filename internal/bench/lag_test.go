@@ -89,7 +89,6 @@ func benchFollowLag(b *testing.B, iv time.Duration, samples int) {
 	b.StopTimer()
 	slices.Sort(lags)
 	p50, p99 := quantile(lags, 0.50), quantile(lags, 0.99)
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	b.ReportMetric(ms(p50), "p50-ms")
 	b.ReportMetric(ms(p99), "p99-ms")
 	b.ReportMetric(ms(floor), "floor-ms")
@@ -141,4 +140,114 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 		return ds[len(ds)-1]
 	}
 	return ds[i] + time.Duration((pos-float64(i))*float64(ds[i+1]-ds[i]))
+}
+
+// BenchmarkFollowLagPush measures follow lag when the source is an L2 EL that
+// pushes: the source is the remote's L2 EL itself (remotel2, kind el, over
+// HTTP) and the tip feed its websocket (tipfeed.Remote, Config.Tip), with
+// Config.TickOnTip on, as minimal-node wires an L2 EL source, and a
+// PollInterval of 2 s. Each change moves the remote EL's head one block and
+// its safe label with it (SetForkchoice: head n, safe n-4); the lag is the
+// time from that to the local engine's safe label being block n-4. The new
+// head is pushed, the tip path inserts it, and the tick it starts at once
+// reads the source's labels and sends them. Changes come at phases spread
+// evenly over the 2 s interval (shuffled), as in BenchmarkFollowLag.
+//
+// The floor is what the tick itself must pay, measured in the same run before
+// the adapter starts: one source round trip (the median of 31 Heads calls)
+// plus one forkchoice round trip (the median of 31 no-op updates); the issue's
+// goal is p50 at most 1.3× that. That floor leaves out work the lag holds in
+// sequence as the adapter is built: the tip path before the tick (payload
+// fetch, newPayload, forkchoice, measured as in BenchmarkTipLagPush) and the
+// tick's engine reads (its head, and the blocks at the source's safe and
+// finalized heights: the remembered blocks are dropped when the tip moves the
+// head). serial-floor-ms adds those, each measured the same way (31 reads of
+// the engine's latest block, 31 of a block by number), and p50/serial-floor
+// says how far the lag is above what that sequence of calls costs.
+//
+//	go test ./internal/bench -run '^$' -bench BenchmarkFollowLagPush -benchtime 1x
+func BenchmarkFollowLagPush(b *testing.B) {
+	samples := 30
+	if *quick {
+		samples = 10
+	}
+	for range b.N {
+		benchFollowLagPush(b, samples)
+	}
+}
+
+func benchFollowLagPush(b *testing.B, samples int) {
+	b.StopTimer()
+	const unsafe0, safe0, fin0 = 100, 96, 50
+	r := newRig(b, rigConfig{blocks: unsafe0 + samples + 40, unsafe: unsafe0, safe: safe0, fin: fin0,
+		interval: tipTick, tip: "ws", elSource: true, tickOnTip: true})
+	ctx := context.Background()
+	tipFloor := measureTipFloor(b, r, unsafe0)
+	srcRTT := median(31, func() error { _, err := r.source.Heads(ctx); return err }, b)
+	floor := srcRTT + tipFloor.forkchoice
+	headRead := median(31, func() error { _, err := r.engine.L2BlockRefByLabel(ctx, eth.Unsafe); return err }, b)
+	blockRead := median(31, func() error { _, err := r.engine.L2BlockRefByNumber(ctx, safe0); return err }, b)
+	serial := tipFloor.total() + headRead + srcRTT + 2*blockRead + tipFloor.forkchoice
+	stop := runAdapter(b, r)
+	defer stop()
+	waitSafe(b, r, safe0, 10*time.Second)
+
+	phases := rand.New(rand.NewSource(1)).Perm(samples)
+	lags := make([]time.Duration, 0, samples)
+	heads := make([]time.Duration, 0, samples) // when the engine's head was block n
+	engine0, remote0 := nodeCount(r.el.Calls()), nodeCount(r.remoteEL.Calls())
+	b.StartTimer()
+	for i := range samples {
+		time.Sleep(time.Duration((float64(phases[i]) + 0.5) / float64(samples) * float64(tipTick)))
+		n := unsafe0 + i + 1
+		r.insertRemote(n)
+		start := time.Now()
+		r.moveEL(n, n-4, fin0)
+		head, safe := waitHeadThenSafe(b, r, n, n-4, 10*tipTick+5*time.Second)
+		lags = append(lags, safe.Sub(start))
+		heads = append(heads, head.Sub(start))
+	}
+	b.StopTimer()
+	st := r.a.Status()
+	engine, remote := diffCounts(nodeCount(r.el.Calls()), engine0), diffCounts(nodeCount(r.remoteEL.Calls()), remote0)
+	slices.Sort(lags)
+	slices.Sort(heads)
+	p50, p99 := quantile(lags, 0.50), quantile(lags, 0.99)
+	b.ReportMetric(float64(samples), "samples")
+	b.ReportMetric(ms(p50), "p50-ms")
+	b.ReportMetric(ms(p99), "p99-ms")
+	b.ReportMetric(ms(floor), "floor-ms")
+	b.ReportMetric(float64(p50)/float64(floor), "p50/floor")
+	b.ReportMetric(ms(serial), "serial-floor-ms")
+	b.ReportMetric(float64(p50)/float64(serial), "p50/serial-floor")
+	b.ReportMetric(0, "ns/op")
+	b.Logf("%d samples: safe lag p50 %.3f ms, p99 %.3f ms, min %.3f ms (the engine's head was the new block after p50 %.3f ms); floor %.3f ms (source %.3f, forkchoice %.3f); tip path floor %.3f ms (payload fetch %.3f, newPayload %.3f, forkchoice %.3f); engine head read %.3f ms, block read %.3f ms; serial floor %.3f ms; ticks %d; adapter tip status %+v",
+		samples, ms(p50), ms(p99), ms(lags[0]), ms(quantile(heads, 0.5)), ms(floor), ms(srcRTT), ms(tipFloor.forkchoice), ms(tipFloor.total()),
+		ms(tipFloor.fetch), ms(tipFloor.newPayload), ms(tipFloor.forkchoice), ms(headRead), ms(blockRead), ms(serial), st.Ticks, st.Tip)
+	b.Logf("calls over the %d samples: engine %v; remote EL over HTTP (the source) %v", samples, engine, remote)
+}
+
+// waitHeadThenSafe waits until the engine's head is block head and its safe
+// label block safe, and returns when it saw each, polling the in-process EL
+// every 50 µs.
+func waitHeadThenSafe(b *testing.B, r *rig, head, safe int, timeout time.Duration) (headAt, safeAt time.Time) {
+	deadline := time.Now().Add(timeout)
+	for {
+		now := time.Now()
+		u, s, _ := r.el.Labels()
+		if headAt.IsZero() && u.Number >= uint64(head) {
+			headAt = now
+		}
+		if s.Number == uint64(safe) && s.Hash == r.chain[safe-1].Hash() {
+			if headAt.IsZero() {
+				headAt = now
+			}
+			return headAt, now
+		}
+		if now.After(deadline) {
+			b.Fatalf("the engine's head and safe label did not reach %d and %d within %s (at %d, %d; adapter: %+v)",
+				head, safe, timeout, u.Number, s.Number, r.a.Status())
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
 }

@@ -4,14 +4,14 @@
 // insertion speed, a walk back block by block, …); this command runs them one
 // at a time with `go test -bench`, reads their metrics and prints them.
 //
-//	go run ./internal/bench            # the full run, about 6 minutes
-//	go run ./internal/bench -quick     # a smoke run of every row, under 2 minutes
+//	go run ./internal/bench            # the full run, about 8 minutes
+//	go run ./internal/bench -quick     # a smoke run of every row, about 2 minutes
 //	go run ./internal/bench -check     # also fail when a count exceeds its bound
 //	go run ./internal/bench -rows lag,steady
 //
-// -check judges counts only (requests per tick, lookups per reorg depth,
-// engine reads, quorum calls, heap growth), never wall-clock times: CI runs
-// `go run ./internal/bench -quick -check`.
+// -check judges counts only (requests per tick, calls per tip block, lookups
+// per reorg depth, engine reads, quorum calls, heap growth), never wall-clock
+// times: CI runs `go run ./internal/bench -quick -check`.
 package main
 
 import (
@@ -58,17 +58,50 @@ var rows = []row{
 		columns: []string{"samples", "p50-ms", "p99-ms", "floor-ms", "p50/floor", "p99/floor"},
 	},
 	{
-		name: "steady", title: "Steady state per tick (remote source + L1 verification, stepped by hand)",
+		name: "pushlag", title: "Follow lag, source an L2 EL that pushes: safe label moved with a new head (websocket tip feed, TickOnTip, 2 s poll)",
+		pkg: "./internal/bench", bench: "^BenchmarkFollowLagPush$",
+		full: []string{"-benchtime", "1x"}, quick: []string{"-benchtime", "1x", "-quick"},
+		columns: []string{"samples", "p50-ms", "p99-ms", "floor-ms", "p50/floor", "serial-floor-ms", "p50/serial-floor"},
+	},
+	{
+		name: "tiplag", title: "Tip lag, pushed: remote EL's new head to the local engine's head (websocket tip feed, 2 s poll)",
+		pkg: "./internal/bench", bench: "^BenchmarkTipLagPush$",
+		full: []string{"-benchtime", "1x"}, quick: []string{"-benchtime", "1x", "-quick"},
+		columns: []string{"samples", "p50-ms", "p99-ms", "floor-ms", "p50/floor"},
+	},
+	{
+		name: "tippoll", title: "Tip lag, polling fallback: the same over the remote EL's HTTP endpoint (feed polls every 2 s; quick: 200 ms)",
+		pkg: "./internal/bench", bench: "^BenchmarkTipLagPoll$",
+		full: []string{"-benchtime", "1x"}, quick: []string{"-benchtime", "1x", "-quick"},
+		columns: []string{"samples", "p50-ms", "p99-ms", "floor-ms", "p50/(interval/2+floor)"},
+	},
+	{
+		name: "tipcalls", title: "Calls per tip block, tip path alone (websocket tip feed; 300 blocks, quick: 50)",
+		pkg: "./internal/bench", bench: "^BenchmarkTipCalls$",
+		full: []string{"-benchtime", "1x"}, quick: []string{"-benchtime", "1x", "-quick"},
+		columns: []string{"blocks", "fetch/block", "remote-other/block", "newPayload/block", "forkchoice/block", "engine-other/block"},
+		checks: []check{
+			{"", "fetch/block", 1, "one payload fetch at the remote per block"},
+			{"", "remote-other/block", 0, "nothing else at the remote: heads are pushed"},
+			{"", "newPayload/block", 1, "one newPayload per block"},
+			{"", "forkchoice/block", 1, "one forkchoice update per block"},
+			{"", "engine-other/block", 0, "no engine read for a tip that extends the head"},
+		},
+	},
+	{
+		name: "steady", title: "Steady state per tick (remote source + L1 verification + websocket tip feed, stepped by hand)",
 		pkg: "./internal/bench", bench: "^BenchmarkSteadyState$",
 		full: []string{"-benchtime", "1x"}, quick: []string{"-benchtime", "1x", "-quick"},
-		columns: []string{"remote-req/tick", "el-req/tick", "l1-req/tick", "req/hour", "cpu-us/tick"},
+		columns: []string{"remote-req/tick", "el-req/tick", "l1-req/tick", "tip-req/tick", "req/hour", "cpu-us/tick"},
 		checks: []check{
 			{"unchanged", "remote-req/tick", 1, "a tick that finds nothing new makes one request to the source"},
 			{"unchanged", "el-req/tick", 1, "and one to the engine"},
 			{"unchanged", "l1-req/tick", 1, "and at most one to L1"},
+			{"unchanged", "tip-req/tick", 0, "and none to the tip source: heads are pushed"},
 			{"moving", "remote-req/tick", 1, "one source request per tick while the chain moves"},
-			{"moving", "el-req/tick", 4, "head, the blocks at the new safe and finalized heights, and the forkchoice update"},
+			{"moving", "el-req/tick", 5.5, "the tip's newPayload and forkchoice update; the tick's head, the block at the new safe height (finalized's is remembered from the last update), and forkchoice update"},
 			{"moving", "l1-req/tick", 1.2, "L1 verification while the chain moves"},
+			{"moving", "tip-req/tick", 1, "one payload fetch per new block"},
 		},
 	},
 	{
@@ -81,10 +114,10 @@ var rows = []row{
 		},
 	},
 	{
-		name: "node", title: "minimal-node over one hour of chain (1,800 blocks at 2 s, replayed at a 20 ms poll; quick: 300)",
+		name: "node", title: "minimal-node over one hour of chain (1,800 blocks at 2 s, replayed at a 20 ms poll, tip from the remote EL's websocket; quick: 300)",
 		pkg: "./internal/bench", bench: "^BenchmarkMinimalNodeHour$",
 		full: []string{"-benchtime", "1x"}, quick: []string{"-benchtime", "1x", "-node.blocks", "300"},
-		columns: []string{"ticks", "rss-early-MB", "rss-end-MB", "rss-end/early", "cpu-us/tick", "remote-req/tick", "el-req/tick", "l1-req/tick"},
+		columns: []string{"ticks", "rss-early-MB", "rss-end-MB", "rss-end/early", "cpu-us/tick", "remote-req/tick", "el-req/tick", "l1-req/tick", "tip-req/tick"},
 	},
 	{
 		name: "quorum", title: "Quorum rounds (member latency 2 ms + exp(3 ms), one member stalled)",

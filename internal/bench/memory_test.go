@@ -39,8 +39,8 @@ const (
 // metrics, a discarding logger) is driven by calling Step in a loop, with no
 // sleeps and no Run, against an in-process engine and source that compute every
 // block from its height and hold no chain: the heap measured is the adapter's.
-// Each tick the chain grows by one block: the engine has (as if gossiped) every
-// block up to a height that grows by one, and moves its head, safe and
+// Each tick the chain grows by one block: the engine has every block up to a
+// height that grows by one (as if from a tip feed), and moves its head, safe and
 // finalized labels only when it is sent a forkchoice update; the source calls
 // safe the block memSafeLag below that height and finalized memFinalizedLag
 // below safe. So every tick the adapter sends one forkchoice update that moves

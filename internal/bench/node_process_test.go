@@ -1,7 +1,8 @@
 package main
 
-// The minimal-node replay's process helpers: building the binary, reading its
-// memory and CPU from /proc, counting calls, and summarising its log.
+// The minimal-node replay's process helpers: building the binary, starting and
+// stopping it, reading its memory and CPU from /proc, counting calls, and
+// summarising its log.
 
 import (
 	"bufio"
@@ -17,7 +18,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightcl/lightcl/internal/testutil"
 )
@@ -46,6 +51,80 @@ func nodeBuild(b *testing.B) string {
 		b.Fatalf("go build ./examples/minimal-node in %s: %v\n%s", dir, err, out)
 	}
 	return bin
+}
+
+// start runs the binary and waits until its status RPC listens, which it
+// logs once every start-up check has passed.
+func (w *nodeWorld) start(bin string, args ...string) {
+	w.log = new(nodeLog)
+	w.done = make(chan struct{})
+	w.cmd = exec.Command(bin, args...)
+	w.cmd.Env = testutil.EnvWithout("LIGHTCL_")
+	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
+	w.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlives the benchmark
+	if err := w.cmd.Start(); err != nil {
+		w.b.Fatal(err)
+	}
+	go func() {
+		w.waitErr = w.cmd.Wait()
+		close(w.done)
+	}()
+	w.b.Cleanup(w.kill) // a start-up failure below ends the benchmark before its deferred kill
+	addrRE := regexp.MustCompile(`Status RPC listening +addr=(\S+)`)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := addrRE.FindStringSubmatch(w.log.String()); m != nil {
+			c, err := rpc.Dial("http://" + m[1])
+			if err != nil {
+				w.fatalf("dialing the status RPC at %s: %v", m[1], err)
+			}
+			w.status = c
+			return
+		}
+		if time.Now().After(deadline) {
+			w.fatalf("no status RPC 30s after start")
+		}
+		select {
+		case <-w.done:
+			w.fatalf("minimal-node exited during start-up (%v)", w.waitErr)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// stop sends SIGTERM and requires exit code 0 within 15 s.
+func (w *nodeWorld) stop() {
+	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		w.fatalf("SIGTERM: %v", err)
+	}
+	select {
+	case <-w.done:
+	case <-time.After(15 * time.Second):
+		w.fatalf("minimal-node still running 15s after SIGTERM")
+	}
+	if code := w.cmd.ProcessState.ExitCode(); code != 0 {
+		w.fatalf("minimal-node exited with code %d after SIGTERM (%v)", code, w.waitErr)
+	}
+}
+
+// kill ends the child if it is still running (a failed replay) and closes
+// the status RPC client.
+func (w *nodeWorld) kill() {
+	if w.status != nil {
+		w.status.Close()
+		w.status = nil
+	}
+	select {
+	case <-w.done:
+	default:
+		_ = w.cmd.Process.Kill()
+		<-w.done
+	}
+}
+
+func (w *nodeWorld) fatalf(format string, args ...any) {
+	w.b.Helper()
+	w.b.Fatalf("%s; minimal-node log tail:\n%s", fmt.Sprintf(format, args...), w.log.Tail(40))
 }
 
 // nodeClockTicks is CLK_TCK, the unit of utime and stime in /proc/<pid>/stat:

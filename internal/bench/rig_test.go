@@ -21,6 +21,7 @@ import (
 	"github.com/lightcl/lightcl/safesource"
 	"github.com/lightcl/lightcl/safesource/l1verify"
 	"github.com/lightcl/lightcl/safesource/remotel2"
+	"github.com/lightcl/lightcl/safesource/tipfeed"
 )
 
 // quick makes every row a smoke run of a few seconds: fewer samples and ticks.
@@ -31,7 +32,9 @@ var discard = log.NewLogger(log.DiscardHandler())
 // rig is what minimal-node runs, in-process: the adapter following a fake
 // remote rollup node over loopback HTTP, optionally verified against an
 // in-memory L1, into an in-memory EL behind op-geth's JWT check, all through
-// op-service's clients.
+// op-service's clients. With a tip feed, the remote also has a public L2 EL
+// (no JWT) whose head the feed follows; it holds the chain up to the remote's
+// unsafe head, and move advances it with Insert and SetForkchoice.
 type rig struct {
 	tree   *testutil.Tree
 	chain  []*types.Block // chain[i] is block i+1
@@ -41,6 +44,14 @@ type rig struct {
 	engine *sources.EngineClient
 	source safesource.SafeHeadSource
 	a      *engineadapter.Adapter
+
+	// With a tip feed: remoteEL is the remote's L2 EL and tip the feed on it
+	// (the adapter's Config.Tip); with counting on, tipCalls counts the feed's
+	// calls over its websocket.
+	remoteEL    *testutil.EL
+	remoteELTop int // the highest block inserted into remoteEL
+	tip         *tipfeed.Remote
+	tipCalls    *wsCounter
 
 	// requests counts HTTP requests (a batch is one) to each server, when
 	// the rig was built with counting on.
@@ -55,6 +66,17 @@ type rigConfig struct {
 	interval time.Duration
 	verify   bool // verify the source against an in-memory L1
 	count    bool // put a request counter in front of every server
+
+	// tip is the adapter's tip feed on the remote's L2 EL: "" none, "ws" its
+	// websocket (new heads pushed; with count, its calls are counted by a
+	// wsCounter), "http" its HTTP endpoint (polled every tipPoll; its calls
+	// are in remoteEL.Calls).
+	tip     string
+	tipPoll time.Duration
+	// elSource makes the remote's L2 EL the source (remotel2, kind el, over
+	// HTTP) instead of the rollup node; it needs a tip feed.
+	elSource  bool
+	tickOnTip bool
 }
 
 func newRig(tb testing.TB, cfg rigConfig) *rig {
@@ -67,7 +89,10 @@ func newRig(tb testing.TB, cfg rigConfig) *rig {
 	r.el.Insert(r.chain[:cfg.unsafe]...)
 	r.el.SetForkchoice(r.chain[cfg.unsafe-1].Hash(), r.chain[cfg.safe-1].Hash(), r.chain[cfg.fin-1].Hash())
 	r.remote = testutil.NewRollupNode(tb, r.tree, testutil.RollupNodeConfig{})
-	r.follow(cfg.unsafe, cfg.safe, cfg.fin)
+	if cfg.tip != "" {
+		r.remoteEL = testutil.NewEL(tb, r.tree, testutil.ELConfig{NoAuth: true})
+	}
+	r.move(cfg.unsafe, cfg.safe, cfg.fin)
 
 	through := func(u string, n *atomic.Int64) string {
 		if !cfg.count {
@@ -75,8 +100,14 @@ func newRig(tb testing.TB, cfg rigConfig) *rig {
 		}
 		return countingProxy(tb, u, n)
 	}
-	src, err := remotel2.New(ctx, remotel2.Config{URL: through(r.remote.URL(), r.remoteReq), Timeout: 2 * time.Second,
-		RollupConfig: r.tree.RollupConfig()}, discard, nil)
+	srcCfg := remotel2.Config{URL: through(r.remote.URL(), r.remoteReq), Timeout: 2 * time.Second, RollupConfig: r.tree.RollupConfig()}
+	if cfg.elSource {
+		if r.remoteEL == nil {
+			tb.Fatal("rigConfig.elSource needs a tip feed")
+		}
+		srcCfg.URL, srcCfg.Kind = through(r.remoteEL.URL(), r.remoteReq), remotel2.KindEL
+	}
+	src, err := remotel2.New(ctx, srcCfg, discard, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -99,17 +130,65 @@ func newRig(tb testing.TB, cfg rigConfig) *rig {
 		r.source = v
 	}
 	r.engine = testutil.DialEngine(tb, through(r.el.URL(), r.elReq), secret, sources.EngineClientDefaultConfig(r.tree.RollupConfig()))
-	r.a, err = engineadapter.New(engineadapter.Config{PollInterval: cfg.interval}, r.engine, r.source, discard, nil)
+	acfg := engineadapter.Config{PollInterval: cfg.interval, TickOnTip: cfg.tickOnTip}
+	switch cfg.tip {
+	case "":
+	case "ws", "http":
+		u := r.remoteEL.URL()
+		if cfg.tip == "ws" {
+			u = r.remoteEL.WSURL()
+			if cfg.count {
+				r.tipCalls = newWSCounter(tb, u)
+				u = r.tipCalls.URL()
+			}
+		}
+		r.tip, err = tipfeed.New(ctx, tipfeed.Config{URL: u, RollupConfig: r.tree.RollupConfig(), Timeout: 2 * time.Second,
+			PollInterval: cfg.tipPoll}, discard, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(r.tip.Close)
+		acfg.Tip = r.tip
+	default:
+		tb.Fatalf("rigConfig.tip %q: want \"\", \"ws\" or \"http\"", cfg.tip)
+	}
+	r.a, err = engineadapter.New(acfg, r.engine, r.source, discard, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return r
 }
 
-// follow sets the remote's heads: unsafe, safe (and local-safe), finalized.
+// follow sets the rollup node's heads: unsafe, safe (and local-safe), finalized.
 func (r *rig) follow(unsafe, safe, fin int) {
 	r.remote.Follow(r.chain[unsafe-1], r.chain[safe-1], r.chain[safe-1], r.chain[fin-1],
 		testutil.L1Ref(uint64(safe/testutil.BlocksPerEpoch)))
+}
+
+// move sets the remote's heads: its L2 EL's first (when it has one; the
+// blocks up to unsafe are inserted, then SetForkchoice, which pushes the new
+// head to subscribers), then the rollup node's.
+func (r *rig) move(unsafe, safe, fin int) {
+	if r.remoteEL != nil {
+		r.moveEL(unsafe, safe, fin)
+	}
+	r.follow(unsafe, safe, fin)
+}
+
+// moveEL inserts the blocks up to unsafe into the remote's L2 EL and sets its
+// head and labels.
+func (r *rig) moveEL(unsafe, safe, fin int) {
+	r.insertRemote(unsafe)
+	r.remoteEL.SetForkchoice(r.chain[unsafe-1].Hash(), r.chain[safe-1].Hash(), r.chain[fin-1].Hash())
+}
+
+// insertRemote gives the remote's L2 EL the blocks up to n it lacks, without
+// moving its head.
+func (r *rig) insertRemote(n int) {
+	if n > r.remoteELTop {
+		r.remoteEL.Insert(r.chain[r.remoteELTop:n]...)
+		r.remoteELTop = n
+	}
 }
 
 // countingProxy serves u's server through a reverse proxy on 127.0.0.1 that
