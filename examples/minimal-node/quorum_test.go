@@ -162,6 +162,10 @@ func TestQuorumStartErrors(t *testing.T) {
 	otherCfg := tree.RollupConfig()
 	otherCfg.L2ChainID = big.NewInt(999)
 	clOther := testutil.NewRollupNode(t, tree, testutil.RollupNodeConfig{RollupConfig: otherCfg}).URL()
+	laterCfg := tree.RollupConfig()
+	granite := uint64(1 << 40)
+	laterCfg.GraniteTime = &granite // same chain id and genesis, another fork schedule
+	clLater := testutil.NewRollupNode(t, tree, testutil.RollupNodeConfig{RollupConfig: laterCfg}).URL()
 	el1 := testutil.NewEL(t, tree, testutil.ELConfig{NoAuth: true}).URL()
 	el2 := testutil.NewEL(t, tree, testutil.ELConfig{NoAuth: true}).URL()
 	elOther := testutil.NewEL(t, tree, testutil.ELConfig{NoAuth: true, ChainID: 999}).URL()
@@ -189,6 +193,8 @@ func TestQuorumStartErrors(t *testing.T) {
 			"l2.follow.quorum", []string{"only --source quorum"}},
 		{"rollup nodes on different chains", quorumOf([]string{cl, clOther, el1}), "l2.follow.source",
 			[]string{"different chains", hostOf(t, cl), hostOf(t, clOther), "999"}},
+		{"rollup nodes with configs that differ beyond chain id and genesis", quorumOf([]string{cl, clLater, el1}), "l2.follow.source",
+			[]string{"differ in granite_time", hostOf(t, cl), hostOf(t, clLater), "--rollup.config"}},
 		{"only ELs and no rollup config", quorumOf([]string{el1, el2}), "rollup.config", []string{"required", "none of the 2"}},
 		{"EL member on another chain", quorumOf([]string{cl, elOther}), "l2.follow.source", []string{hostOf(t, elOther), "999"}},
 		{"rollup node member on another chain than --rollup.config", quorumOf([]string{cl, clOther}, "--rollup.config", rollupJSON),

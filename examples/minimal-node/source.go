@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"net/url"
 	"strings"
 
@@ -192,19 +194,36 @@ func (n *node) rollupConfigFromMembers(ctx context.Context, waiting []int) error
 			return badFlag(flagFollowSource, "the rollup nodes %s and %s serve rollup configs of different chains: %v",
 				first.Name(), m.Name(), err)
 		}
-		if !sameJSON(n.rollup, cfg) {
-			n.log.Warn("Rollup nodes serve rollup configs that differ beyond chain id and genesis; using the first",
-				"first", first.Name(), "other", m.Name())
+		if field := firstDifference(n.rollup, cfg); field != "" {
+			return badFlag(flagFollowSource, "the rollup nodes %s and %s serve rollup configs that differ in %s: "+
+				"a quorum needs one chain's config (pass --%s to choose it)", first.Name(), m.Name(), field, flagRollupConfig)
 		}
 	}
 	n.configFrom = "optimism_rollupConfig of " + strings.Join(from, ", ")
 	return nil
 }
 
-func sameJSON(a, b any) bool {
-	x, errX := json.Marshal(a)
-	y, errY := json.Marshal(b)
-	return errX == nil && errY == nil && bytes.Equal(x, y)
+// firstDifference names the first top-level field of op-node's rollup.json in
+// which a and b differ ("" when they agree), e.g. "granite_time".
+func firstDifference(a, b *rollup.Config) string {
+	var x, y map[string]json.RawMessage
+	xj, errX := json.Marshal(a)
+	yj, errY := json.Marshal(b)
+	if errX != nil || errY != nil || json.Unmarshal(xj, &x) != nil || json.Unmarshal(yj, &y) != nil {
+		return "their JSON (one does not encode)"
+	}
+	keys := slices.Sorted(maps.Keys(x))
+	for k := range y {
+		if _, ok := x[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		if !bytes.Equal(x[k], y[k]) {
+			return k
+		}
+	}
+	return ""
 }
 
 // memberNames names each remote by its URL's host, as remotel2 does by
