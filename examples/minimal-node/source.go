@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ethereum-optimism/optimism/op-node/rollup"
+	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lightcl/lightcl/safesource"
@@ -87,6 +88,8 @@ func (n *node) verifyAgainstL1(ctx context.Context, reg prometheus.Registerer, m
 	}
 	cfg := l1verify.DefaultConfig()
 	cfg.Timeout = n.cfg.FollowTimeout
+	g := n.rollup.Genesis // final by definition: finalized is held there while L1's finality lags
+	cfg.Genesis = eth.L2BlockRef{Hash: g.L2.Hash, Number: g.L2.Number, Time: g.L2Time, L1Origin: g.L1}
 	v, err := l1verify.New(l1, cfg, n.log, vMetrics)
 	if err != nil {
 		return &flagError{flag: flagL1, err: err}

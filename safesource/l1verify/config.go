@@ -2,6 +2,7 @@ package l1verify
 
 import (
 	"fmt"
+	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"time"
 )
 
@@ -18,6 +19,12 @@ type Config struct {
 	// origin is at or below L1's finalized block, for L1 nodes that do not
 	// serve the "finalized" label. Off by default: finality is checked.
 	SkipFinalityCheck bool
+	// Genesis is the chain's L2 genesis block, final by definition. While no
+	// finalized head of a source has been verified yet, a finalized claim
+	// ahead of L1's finality is held at it, so that a user L1 whose finality
+	// lags does not hold back the safe head from the start. Zero: such a claim
+	// drops the answer until a finalized head has been verified.
+	Genesis eth.L2BlockRef
 }
 
 // DefaultConfig returns the defaults.

@@ -25,10 +25,13 @@ func (s *Source) holdFinalized(vd verdict) verdict {
 	s.mu.Lock()
 	held := s.status.VerifiedFinalized
 	s.mu.Unlock()
+	if held == (eth.L2BlockRef{}) {
+		held = s.v.cfg.Genesis // final by definition; zero when not configured
+	}
 	claim := vd.heads.Finalized
 	switch {
 	case held == (eth.L2BlockRef{}):
-		vd.err = fmt.Errorf("%w; no finalized head verified yet to hold finalized at", vd.err)
+		vd.err = fmt.Errorf("%w; no finalized head verified yet to hold finalized at (Config.Genesis not set)", vd.err)
 		return vd
 	case held.Number >= claim.Number:
 		vd.err = fmt.Errorf("%w; the last verified finalized head %d (%s) is not below the claim, so finalized is not held at it",

@@ -179,3 +179,25 @@ func TestFinalizedHeldOnlyForALag(t *testing.T) {
 	})
 
 }
+
+// TestFinalizedHeldAtGenesisBeforeAnyIsVerified: with Config.Genesis, a
+// finalized claim ahead of L1's finality from the very first answer holds
+// finalized at the L2 genesis block, and the safe head goes through.
+func TestFinalizedHeldAtGenesisBeforeAnyIsVerified(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.l1.SetLabels(18, 8) // the remote's finalized head 60 has origin 10
+	genesis := w.tree.Ref(w.tree.Genesis())
+	s := wrap(t, remote(t, w.rollupNode(t).URL()), testutil.DialL1(t, w.l1.URL()), l1verify.Config{Genesis: genesis})
+	got, err := s.Heads(ctx)
+	require.NoError(t, err)
+	require.Equal(t, genesis, got.Finalized, "finalized held at genesis")
+	require.NotZero(t, got.Safe.Number, "the safe head goes through")
+	require.NoError(t, got.Check())
+	require.Equal(t, l1verify.ResultFinalizedHeld, s.Status().LastResult)
+
+	w.l1.SetLabels(18, 10)
+	got, err = s.Heads(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(60), got.Finalized.Number, "L1 finality caught up")
+}
