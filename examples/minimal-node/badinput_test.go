@@ -60,6 +60,8 @@ func TestEveryFlagRefusesAWrongValue(t *testing.T) {
 		{"quorum M negative", with("--source", "quorum", "--l2.follow.source", cl, "--l2.follow.source", remoteEL, "--l2.follow.quorum", "-1"), "l2.follow.quorum", "out of range"},
 		{"negative follow timeout", with("--l2.follow.source", cl, "--l2.follow.timeout", "-1s"), "l2.follow.timeout", "positive"},
 		{"zero poll interval", with("--l2.follow.source", cl, "--poll-interval", "0s"), "poll-interval", "positive"},
+		{"zero response limit", with("--l2.follow.source", cl, "--remote.max-response-mib", "0"), "remote.max-response-mib", "1..4096"},
+		{"response limit not a number", with("--l2.follow.source", cl, "--remote.max-response-mib", "lots"), "remote.max-response-mib", "lots"},
 		{"backfill source not a URL", with("--l2.follow.source", cl, "--sync.mode", "backfill", "--l2.backfill.source", "remote:8545"), "l2.backfill.source", "scheme"},
 		{"L1 not a URL", with("--l2.follow.source", cl, "--l1", "l1-node"), "l1", "scheme"},
 		{"l1.verify not a bool", with("--l2.follow.source", cl, "--l1.verify=maybe"), "l1.verify", "maybe"},

@@ -52,6 +52,7 @@ type nodeConfig struct {
 	BackfillURL      string   // where payloads come from; empty: the single EL source
 	UnsafeURLs       []string // --l2.unsafe.source; empty: the single EL source, if any
 	UnsafeDisable    bool     // --l2.unsafe.disable
+	MaxResponse      int64    // --remote.max-response-mib, in bytes
 	PollInterval     time.Duration
 	RPCAddr          string
 	RPCPort          int // -1: off
@@ -120,6 +121,11 @@ func configFromCLI(c *cli.Context) (nodeConfig, error) {
 	cfg.UnsafeURLs, cfg.UnsafeDisable = c.StringSlice(flagUnsafeSource), c.Bool(flagUnsafeDisable)
 	if err := checkUnsafe(cfg); err != nil {
 		return cfg, err
+	}
+	if mib := c.Int(flagMaxResponse); mib < 1 || mib > 4096 {
+		return cfg, badFlag(flagMaxResponse, "%d: want 1..4096 (MiB)", mib)
+	} else {
+		cfg.MaxResponse = int64(mib) << 20
 	}
 	if cfg.PollInterval <= 0 {
 		return cfg, badFlag(flagPollInterval, "%s: must be positive", cfg.PollInterval)

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lightcl/lightcl/safesource/l1derive"
+	"github.com/lightcl/lightcl/safesource/rpclimit"
 )
 
 // deriveFromL1 makes the node's source derive from L1 (--source l1), or
@@ -29,7 +30,8 @@ func (n *node) deriveFromL1(ctx context.Context, reg prometheus.Registerer) erro
 	var blobs l1derive.L1BlobsFetcher
 	if n.cfg.L1BeaconURL != "" {
 		quiet := log.NewLogger(minLevel{n.log.Handler(), log.LevelError})
-		blobs = sources.NewL1BeaconClient(sources.NewBeaconHTTPClient(client.NewBasicHTTPClient(n.cfg.L1BeaconURL, quiet)),
+		blobs = sources.NewL1BeaconClient(sources.NewBeaconHTTPClient(client.NewBasicHTTPClient(n.cfg.L1BeaconURL, quiet,
+			client.WithTransport(rpclimit.Transport(nil, n.cfg.MaxResponse)))),
 			sources.L1BeaconClientConfig{})
 	}
 	metrics, err := l1derive.NewPrometheusMetrics(reg, "lightcl")

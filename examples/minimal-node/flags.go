@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/lightcl/lightcl/safesource/rpclimit"
 )
 
 // envVar is the environment variable that also sets a flag: LIGHTCL_ and the
@@ -26,6 +28,7 @@ const (
 	flagBackfillSource = "l2.backfill.source"
 	flagUnsafeSource   = "l2.unsafe.source"
 	flagUnsafeDisable  = "l2.unsafe.disable"
+	flagMaxResponse    = "remote.max-response-mib"
 	flagL1             = "l1"
 	flagL1Verify       = "l1.verify"
 	flagL1Beacon       = "l1.beacon"
@@ -79,6 +82,9 @@ func nodeFlags() []cli.Flag {
 			Usage: "with --" + flagSource + " l2 or quorum and --" + flagL1 + ": also derive from L1 in the background and halt, with an alarm, when the followed chain differs from L1's"},
 		&cli.BoolFlag{Name: flagL1Verify, EnvVars: envVar(flagL1Verify), Value: true,
 			Usage: "with --l1, verify the source's heads against L1; false trusts the source blindly (a warning says so)"},
+		&cli.IntFlag{Name: flagMaxResponse, EnvVars: envVar(flagMaxResponse), Value: rpclimit.DefaultMaxResponse >> 20,
+			Usage: "the largest answer, in MiB, taken from any remote (sources, quorum members, tip feeds, backfill source, L1, beacon); " +
+				"a larger one fails the call. Raise it for a chain whose blocks, as JSON with their transactions, are larger"},
 		&cli.DurationFlag{Name: flagPollInterval, EnvVars: envVar(flagPollInterval), Value: 2 * time.Second,
 			Usage: "time between polls of the source"},
 		&cli.StringFlag{Name: flagRPCAddr, EnvVars: envVar(flagRPCAddr), Value: "127.0.0.1",

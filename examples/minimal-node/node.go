@@ -32,6 +32,7 @@ import (
 	"github.com/lightcl/lightcl/safesource/l1derive"
 	"github.com/lightcl/lightcl/safesource/quorum"
 	"github.com/lightcl/lightcl/safesource/remotel2"
+	"github.com/lightcl/lightcl/safesource/rpclimit"
 	"github.com/lightcl/lightcl/safesource/tipfeed"
 )
 
@@ -361,7 +362,8 @@ func (n *node) dialChain(ctx context.Context, flag, url string, want *big.Int) (
 
 // tryChain is one attempt of dialChain; on failure the client is closed.
 func (n *node) tryChain(ctx context.Context, flag, url string, want *big.Int) (client.RPC, error) {
-	rpcClient, err := dialRPC(ctx, n.log, url, client.WithCallTimeout(n.cfg.FollowTimeout))
+	rpcClient, err := dialRPC(ctx, n.log, url, client.WithCallTimeout(n.cfg.FollowTimeout),
+		client.WithGethRPCOptions(rpclimit.Options(n.cfg.MaxResponse)...))
 	if err != nil {
 		return nil, err
 	}

@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/ethereum-optimism/optimism/op-node/rollup"
@@ -141,6 +141,7 @@ func (n *node) dialMember(ctx context.Context, i int, name string, kind remotel2
 		var err error
 		src, err = remotel2.New(ctx, remotel2.Config{
 			URL: n.cfg.FollowURLs[i], Name: name, Kind: kind, Timeout: n.cfg.FollowTimeout, RollupConfig: n.rollup,
+			MaxResponseBytes: n.cfg.MaxResponse,
 		}, n.log, metrics)
 		return err
 	})

@@ -181,11 +181,13 @@ func (n *node) status() *nodeStatus {
 	return out
 }
 
+// errString is err's text for the status RPC, cut to 300 bytes: a remote's
+// error may carry what it answered.
 func errString(err error) string {
 	if err == nil {
 		return ""
 	}
-	return err.Error()
+	return cut(err.Error())
 }
 
 // nonNil makes an empty list [] in JSON rather than null.

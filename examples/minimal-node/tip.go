@@ -38,6 +38,7 @@ func (n *node) tipFeed(ctx context.Context, reg prometheus.Registerer) (enginead
 		cfg := tipfeed.DefaultConfig()
 		cfg.URL, cfg.RollupConfig, cfg.Timeout = url, n.rollup, n.cfg.FollowTimeout
 		cfg.PollInterval = n.cfg.PollInterval // over HTTP, and while a subscription is down
+		cfg.MaxResponseBytes = n.cfg.MaxResponse
 		if len(urls) > 1 {
 			cfg.Name = "tip:" + url
 		}
@@ -103,7 +104,7 @@ func (n *node) tipStatus() *tipStatus {
 	}
 	st := n.adapter.Status().Tip
 	out := &tipStatus{Head: st.Head.ID(), Inserted: st.Inserted, Ignored: st.Ignored, Failing: st.Failing,
-		LastAction: st.LastAction, LastReason: st.LastReason, LastError: cut(errString(st.LastError)), Feeds: []feedStatus{}}
+		LastAction: st.LastAction, LastReason: st.LastReason, LastError: errString(st.LastError), Feeds: []feedStatus{}}
 	for i, f := range n.tipFeeds {
 		fs := f.Status()
 		out.Feeds = append(out.Feeds, feedStatus{URL: n.tipURL(i), Mode: string(fs.Mode), Head: fs.Head,

@@ -59,6 +59,9 @@ type Config struct {
 	PairedELURL string
 	// Timeout bounds each call to the remote. Default 5s.
 	Timeout time.Duration
+	// MaxResponseBytes bounds each answer's size; a larger one fails the call
+	// (rpclimit.ErrResponseTooLarge). Default rpclimit.DefaultMaxResponse.
+	MaxResponseBytes int64
 	// RollupConfig is the chain's rollup config. Required for an EL remote (to
 	// read L1 origins from blocks) and for a paired EL; for a CL it is checked
 	// against the remote's optimism_rollupConfig when set.
@@ -101,6 +104,8 @@ func (c Config) Check() error {
 	switch {
 	case c.Timeout < 0:
 		return fmt.Errorf("remotel2: Timeout %s is negative", c.Timeout)
+	case c.MaxResponseBytes < 0:
+		return fmt.Errorf("remotel2: MaxResponseBytes %d is negative", c.MaxResponseBytes)
 	case c.Kind < KindAuto || c.Kind > KindCL:
 		return fmt.Errorf("remotel2: Kind %d is unknown", int(c.Kind))
 	case c.Kind == KindEL && c.RollupConfig == nil:

@@ -19,6 +19,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightcl/lightcl/safesource"
+	"github.com/lightcl/lightcl/safesource/rpclimit"
 )
 
 // Source is a SafeHeadSource backed by one remote L2 node. Safe for concurrent
@@ -56,7 +57,7 @@ func New(ctx context.Context, cfg Config, logger log.Logger, metrics Metrics) (*
 	}
 	s := &Source{cfg: cfg, kind: cfg.Kind, log: logger.New("source", cfg.Name), metrics: metrics}
 	var err error
-	s.rpc, err = dial(ctx, logger, cfg.URL, cfg.Timeout)
+	s.rpc, err = dial(ctx, logger, cfg.URL, cfg.Timeout, cfg.MaxResponseBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 	}
@@ -68,12 +69,13 @@ func New(ctx context.Context, cfg Config, logger log.Logger, metrics Metrics) (*
 }
 
 // dial connects with op-service's RPC client; every call and batch is bounded by
-// timeout.
-func dial(ctx context.Context, logger log.Logger, url string, timeout time.Duration) (client.RPC, error) {
+// timeout, every answer by maxResponse bytes (0: rpclimit's default).
+func dial(ctx context.Context, logger log.Logger, url string, timeout time.Duration, maxResponse int64) (client.RPC, error) {
 	// op-service's client warns before failing to dial; the error says it all
 	quiet := log.NewLogger(errorsOnly{logger.Handler()})
 	c, err := client.NewRPC(ctx, quiet, url,
-		client.WithConnectTimeout(timeout), client.WithCallTimeout(timeout), client.WithBatchCallTimeout(timeout))
+		client.WithConnectTimeout(timeout), client.WithCallTimeout(timeout), client.WithBatchCallTimeout(timeout),
+		client.WithGethRPCOptions(rpclimit.Options(maxResponse)...))
 	if err != nil {
 		// op-service's error names the URL; it checks that something listens
 		// before it dials, and says nothing else than "address unavailable"
@@ -111,7 +113,7 @@ func (s *Source) init(ctx context.Context) error {
 			}
 		}
 		if s.cfg.PairedELURL != "" {
-			if s.pairRPC, err = dial(ctx, s.log, s.cfg.PairedELURL, s.cfg.Timeout); err != nil {
+			if s.pairRPC, err = dial(ctx, s.log, s.cfg.PairedELURL, s.cfg.Timeout, s.cfg.MaxResponseBytes); err != nil {
 				return fmt.Errorf("%s: paired EL: %w", s.cfg.Name, err)
 			}
 			if s.l2, err = newL2Client(s.pairRPC, s.log, s.cfg.RollupConfig); err != nil {

@@ -29,6 +29,9 @@ type Config struct {
 	// again after a websocket subscription failed or dropped; the waits grow
 	// exponentially up to it. Default 10s.
 	ResubscribeBackoff time.Duration
+	// MaxResponseBytes bounds each answer's size, over HTTP and websocket; a
+	// larger one fails the call. Default rpclimit.DefaultMaxResponse.
+	MaxResponseBytes int64
 }
 
 // DefaultConfig returns the defaults; URL and RollupConfig still have to be set.
@@ -85,6 +88,8 @@ func (c Config) Check() error {
 		return fmt.Errorf("tipfeed: PollInterval %s is negative", c.PollInterval)
 	case c.ResubscribeBackoff < 0:
 		return fmt.Errorf("tipfeed: ResubscribeBackoff %s is negative", c.ResubscribeBackoff)
+	case c.MaxResponseBytes < 0:
+		return fmt.Errorf("tipfeed: MaxResponseBytes %d is negative", c.MaxResponseBytes)
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ethereum-optimism/optimism/op-service/sources"
 
 	"github.com/lightcl/lightcl/safesource"
+	"github.com/lightcl/lightcl/safesource/rpclimit"
 )
 
 // errRunTwice is returned by a second call to Run.
@@ -64,7 +65,8 @@ func New(ctx context.Context, cfg Config, logger log.Logger, metrics Metrics) (*
 	quiet := log.NewLogger(log.DiscardHandler())
 	var err error
 	r.rpc, err = client.NewRPC(ctx, quiet, cfg.URL,
-		client.WithConnectTimeout(cfg.Timeout), client.WithCallTimeout(cfg.Timeout), client.WithBatchCallTimeout(cfg.Timeout))
+		client.WithConnectTimeout(cfg.Timeout), client.WithCallTimeout(cfg.Timeout), client.WithBatchCallTimeout(cfg.Timeout),
+		client.WithGethRPCOptions(rpclimit.Options(cfg.MaxResponseBytes)...))
 	if err != nil {
 		return nil, fmt.Errorf("%s: dial: %w: %w", cfg.Name, safesource.ErrUnreachable, err)
 	}
