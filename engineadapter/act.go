@@ -113,6 +113,7 @@ func (a *Adapter) forkchoice(ctx context.Context, d reorg.Decision) error {
 	switch {
 	case status == eth.ExecutionValid:
 		a.headOnSafe = true // the engine took the head with safe as its ancestor
+		a.engineLost = false
 		a.rememberLabels()
 	case out.Syncing:
 		a.headOnSafe = false // the engine moves its head by itself once it has the target

@@ -64,6 +64,11 @@ type Adapter struct {
 	// lastReorg is the head abandoned by the last reorg reported, so a reorg the
 	// engine syncs through over several ticks is reported once.
 	lastReorg common.Hash
+	// engineLost is set from the tick that found the engine's head below the
+	// safe label (it restarted and lost blocks, or its state) until the engine
+	// takes a forkchoice update again: its INVALID answers from before are
+	// then forgiven for blocks the source vouches for.
+	engineLost bool
 	// headOnSafe is set while the local head is known to descend from the
 	// local safe head (the engine took a forkchoice update naming both); the
 	// tip path extends the head only then, and checks it otherwise.
@@ -237,6 +242,7 @@ func (a *Adapter) tick(ctx context.Context) (reorg.Decision, error) {
 	in.Heads, in.SourceErr = a.source.Heads(sctx)
 	cancel()
 	if in.SourceErr == nil {
+		a.forgiveVouched(in.Heads)
 		in.ELAtSafe = a.engineAt(ctx, in.Heads.Safe.Number)
 		if in.Heads.Finalized.Number == in.Heads.Safe.Number {
 			in.ELAtFinalized = in.ELAtSafe
@@ -311,7 +317,10 @@ func (a *Adapter) readEngine(ctx context.Context) error {
 					"engine_finalized", fin.Number, "engine_finalized_hash", fin.Hash)
 			}
 		}
-		a.log.Warn("Engine head fell below the safe label; re-read its labels",
+		a.engineLost = true
+		a.log.Error("ALARM: the engine went back below the safe label: it likely restarted and lost blocks or its state "+
+			"(op-geth with its default path-scheme database rewinds after an unclean stop); catching it up again. "+
+			"Remedy: stop it cleanly, or run op-geth with --state.scheme hash",
 			"head", head.Number, "head_hash", head.Hash, "safe", a.local.Safe.Number, "safe_hash", a.local.Safe.Hash,
 			"engine_safe", safe.Number, "engine_safe_hash", safe.Hash)
 	} else {
@@ -334,6 +343,22 @@ func (a *Adapter) optionalLabel(ctx context.Context, label eth.BlockLabel) (eth.
 		return eth.L2BlockRef{}, nil
 	}
 	return ref, err
+}
+
+// forgiveVouched forgets, after the engine lost its state, what it called
+// INVALID before for the source's heads: an engine that restarted without its
+// state calls blocks INVALID that are not (op-geth: "links to previously
+// rejected block"), and the source vouches for these.
+func (a *Adapter) forgiveVouched(h safesource.Heads) {
+	if !a.engineLost {
+		return
+	}
+	for _, ref := range []eth.L2BlockRef{h.Safe, h.LocalSafe, h.Finalized} {
+		if a.invalid.remove(ref.Hash) || a.descendants.remove(ref.Hash) {
+			a.log.Warn("Forgetting the engine's INVALID answer for a block the source vouches for: the engine lost its state since",
+				"number", ref.Number, "hash", ref.Hash)
+		}
+	}
 }
 
 // rejectedHash reports whether h was called INVALID, or builds on such a block.

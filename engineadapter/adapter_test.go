@@ -493,3 +493,37 @@ func TestSteadyTickReadsTheEngineOnce(t *testing.T) {
 	require.Equal(t, 1, reads()-before)
 	r.checkInvariants()
 }
+
+// TestEngineThatLostItsStateIsForgiven: an engine that lost its state calls
+// the source's blocks INVALID (op-geth: "links to previously rejected block")
+// and the adapter stops sending them. After the engine restarts below the safe
+// label, the adapter raises an alarm, forgets those answers for the blocks
+// the source vouches for, and converges.
+func TestEngineThatLostItsStateIsForgiven(t *testing.T) {
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 40, tagA)
+	r := newRig(t, tree, testutil.ELConfig{Peer: tree})
+	r.elHas(a[9], tree.Genesis(), tree.Genesis())
+	r.src.follow(a[39], 10, 5)
+	require.NoError(t, r.step())
+
+	// the engine, without its state, rejects the source's next safe head, which
+	// it is sent as head to catch up to
+	r.el.MarkInvalid(a[14].Hash())
+	r.src.follow(a[39], 15, 5)
+	require.Error(t, r.step())
+	require.Error(t, r.step(), "the head the engine called INVALID is not sent again")
+	_, safe, _ := r.labels()
+	require.Equal(t, uint64(10), safe.Number)
+
+	// it restarts, back below the safe label, and no longer rejects the block
+	r.el.DropAbove(8)
+	r.el.ForgetInvalid()
+	for range 4 {
+		_ = r.step()
+	}
+	_, safe, fin := r.labels()
+	require.Equal(t, r.ref(a[14]), safe, "converged on the source's safe head")
+	require.Equal(t, r.ref(a[4]), fin)
+	r.checkInvariants()
+}

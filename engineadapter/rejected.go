@@ -26,6 +26,21 @@ func (r *rejectedSet) add(h common.Hash) {
 	r.set[h] = struct{}{}
 }
 
+// remove forgets h, and frees its slot so that a later eviction cannot drop
+// it if it is added again.
+func (r *rejectedSet) remove(h common.Hash) bool {
+	if _, ok := r.set[h]; !ok {
+		return false
+	}
+	delete(r.set, h)
+	for i, x := range r.order {
+		if x == h {
+			r.order[i] = common.Hash{}
+		}
+	}
+	return true
+}
+
 func (r *rejectedSet) has(h common.Hash) bool {
 	_, ok := r.set[h]
 	return ok

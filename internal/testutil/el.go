@@ -244,6 +244,14 @@ func (e *EL) MarkInvalid(hash common.Hash) {
 	e.invalid[hash] = true
 }
 
+// ForgetInvalid forgets every block MarkInvalid named, as a restarted engine
+// forgets what it rejected.
+func (e *EL) ForgetInvalid() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	clear(e.invalid)
+}
+
 // SetForceSyncing makes every FCU answer SYNCING while on.
 func (e *EL) SetForceSyncing(on bool) {
 	e.mu.Lock()
