@@ -52,11 +52,11 @@ type node struct {
 	rollup   *rollup.Config
 	engine   *sources.EngineClient
 	source   safesource.SafeHeadSource
-	members  []*remotel2.Source // the remotes, in flag order
-	quorum   *quorum.Quorum     // nil unless --source quorum
-	deriver  *l1derive.Source   // nil unless --source l1 or --l1.crosscheck
-	tipFeeds []*tipfeed.Remote  // the tip feeds, in flag order; none when tip following is off
-	tipDesc  string             // the tip feeds' URLs, or why there are none
+	members  []*lateMember     // the remotes, in flag order; a quorum's may not be checked yet
+	quorum   *quorum.Quorum    // nil unless --source quorum
+	deriver  *l1derive.Source  // nil unless --source l1 or --l1.crosscheck
+	tipFeeds []*tipfeed.Remote // the tip feeds, in flag order; none when tip following is off
+	tipDesc  string            // the tip feeds' URLs, or why there are none
 	// tipOffWarning: the source serves no payloads and no tip feed was given
 	tipOffWarning bool
 	adapter       *engineadapter.Adapter

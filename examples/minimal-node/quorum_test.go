@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -210,6 +211,109 @@ func TestQuorumStartErrors(t *testing.T) {
 	}
 }
 
+// TestQuorumStartsWithAMemberDown: with N=3, M=2 and one member refusing
+// connections, the node starts on the other two, shows the third unreachable,
+// and takes it into the rounds once it is up.
+func TestQuorumStartsWithAMemberDown(t *testing.T) {
+	f := newFixture(t, 40)
+	var rns []*testutil.RollupNode
+	for range 3 {
+		rns = append(rns, testutil.NewRollupNode(t, f.tree, testutil.RollupNodeConfig{}))
+	}
+	follow := func(safe, finalized int) {
+		for _, rn := range rns {
+			rn.Follow(f.block(40), f.block(safe), f.block(safe), f.block(finalized), testutil.L1Ref(3))
+		}
+	}
+	follow(20, 10)
+	late := newLateRemote(t, rns[2].URL(), false)
+	lateName := hostOf(t, late.URL())
+
+	p := f.startQuorum(t, []string{rns[0].URL(), rns[1].URL(), late.URL()})
+	start := p.startLine(t)
+	require.Contains(t, start, "threshold=2")
+	require.Contains(t, start, `members="`+hostOf(t, rns[0].URL())+"=cl,"+hostOf(t, rns[1].URL())+"=cl,"+lateName+`=unknown"`)
+	require.Contains(t, start, "rollup_config=\"optimism_rollupConfig of "+rns[0].URL()+", "+rns[1].URL()+"\"")
+	f.checkFollows(t, p, 20, 10)
+	st := f.waitStatus(t, p, "the down member unreachable and missing", func(st *nodeStatus) bool {
+		return st.Quorum != nil && slices.Contains(st.Quorum.LastRound.Missing, lateName)
+	})
+	down := member(st, lateName)
+	require.Equal(t, "unreachable", down.State)
+	require.Equal(t, "unknown", down.Kind)
+	require.Contains(t, down.LastError, lateName+": not checked yet: unreachable")
+	for _, rn := range rns[:2] {
+		m := member(st, hostOf(t, rn.URL()))
+		require.Equal(t, "checked", m.State, m.Name)
+		require.Equal(t, "cl", m.Kind, m.Name)
+	}
+
+	late.up(t)
+	st = f.waitStatus(t, p, "the member checked once up, and among the supporters", func(st *nodeStatus) bool {
+		return member(st, lateName).State == "checked" && slices.Contains(st.Quorum.LastRound.Supporters, lateName)
+	})
+	require.Equal(t, "cl", member(st, lateName).Kind)
+	require.Equal(t, 1, countLines(p.stderr.String(), "Quorum member checked", "member="+lateName, "kind=cl"))
+	follow(30, 25)
+	f.checkFollows(t, p, 30, 25)
+	p.stop(t)
+}
+
+// TestQuorumMemberOnAnotherChainComesUpLate: a member that is down at start
+// and serves another chain once up is left out as "wrong chain", with an
+// error log; the node keeps following the other two.
+func TestQuorumMemberOnAnotherChainComesUpLate(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		remote func(t *testing.T, f *fixture) string
+	}{
+		{"rollup node", func(t *testing.T, f *fixture) string {
+			cfg := *f.tree.RollupConfig()
+			cfg.L2ChainID = big.NewInt(999)
+			return testutil.NewRollupNode(t, f.tree, testutil.RollupNodeConfig{RollupConfig: &cfg}).URL()
+		}},
+		{"L2 EL", func(t *testing.T, f *fixture) string {
+			return testutil.NewEL(t, f.tree, testutil.ELConfig{NoAuth: true, ChainID: 999}).URL()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, 40)
+			honest := []*testutil.RollupNode{
+				testutil.NewRollupNode(t, f.tree, testutil.RollupNodeConfig{}),
+				testutil.NewRollupNode(t, f.tree, testutil.RollupNodeConfig{}),
+			}
+			follow := func(safe, finalized int) {
+				for _, rn := range honest {
+					rn.Follow(f.block(40), f.block(safe), f.block(safe), f.block(finalized), testutil.L1Ref(3))
+				}
+			}
+			follow(20, 10)
+			late := newLateRemote(t, tc.remote(t, f), false)
+			lateName := hostOf(t, late.URL())
+
+			p := f.startQuorum(t, []string{honest[0].URL(), late.URL(), honest[1].URL()})
+			f.checkFollows(t, p, 20, 10)
+			late.up(t)
+			st := f.waitStatus(t, p, "the late member on the wrong chain", func(st *nodeStatus) bool {
+				m := member(st, lateName)
+				return m.State == "wrong chain" && strings.Contains(m.LastError, "999")
+			})
+			require.Equal(t, "unknown", member(st, lateName).Kind)
+			require.Equal(t, 1, countLines(p.stderr.String(), "Quorum member failed its checks", "member="+lateName, "999"))
+
+			follow(30, 25)
+			f.checkFollows(t, p, 30, 25)
+			st = f.waitStatus(t, p, "the honest two supporting", func(st *nodeStatus) bool {
+				return st.Safe.Number == 30 && len(st.Quorum.LastRound.Supporters) == 2
+			})
+			require.ElementsMatch(t, []string{hostOf(t, honest[0].URL()), hostOf(t, honest[1].URL())}, st.Quorum.LastRound.Supporters)
+			require.Equal(t, []string{lateName}, st.Quorum.LastRound.Missing)
+			require.Equal(t, "wrong chain", member(st, lateName).State)
+			p.stop(t)
+		})
+	}
+}
+
 func TestMemberNamesAreUnique(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -252,7 +356,7 @@ var (
 	feedKeys     = []string{"url", "mode", "head", "delivered", "errors", "last_error"}
 	quorumKeys   = []string{"threshold", "last_round", "members"}
 	roundKeys    = []string{"supporters", "disagreed", "missing", "no_quorum", "error"}
-	memberKeys   = []string{"name", "kind", "last_safe", "last_answer_at", "last_error", "consecutive_errors",
+	memberKeys   = []string{"name", "kind", "state", "last_safe", "last_answer_at", "last_error", "consecutive_errors",
 		"unanswered", "lag", "disagreements"}
 	blockKeys = []string{"hash", "number"}
 )

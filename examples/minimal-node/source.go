@@ -24,21 +24,24 @@ import (
 // quorumName names the quorum source in logs, metrics and the status RPC.
 const quorumName = "quorum"
 
-// buildSource dials every --l2.follow.source remote and makes the node's
-// source of them: the one remote for --source l2, a quorum over all of them for
-// --source quorum. Without --rollup.config it also settles the rollup config
-// from the rollup-node remotes. Errors name the flag to fix.
+// buildSource dials the --l2.follow.source remotes and makes the node's source
+// of them: the one remote for --source l2, a quorum over all of them for
+// --source quorum (which starts once M members are checked, see dialQuorum).
+// Without --rollup.config it also settles the rollup config from the
+// rollup-node remotes. Errors name the flag to fix.
 func (n *node) buildSource(ctx context.Context, reg prometheus.Registerer) error {
 	metrics, err := remotel2.NewPrometheusMetrics(reg, "lightcl")
 	if err != nil {
 		return err
 	}
-	if err := n.dialMembers(ctx, metrics); err != nil {
-		return err
+	var members []safesource.SafeHeadSource
+	if n.cfg.Source == sourceQuorum {
+		members, err = n.dialQuorum(ctx, metrics)
+	} else {
+		members, err = n.dialRemote(ctx, metrics)
 	}
-	members := make([]safesource.SafeHeadSource, len(n.members))
-	for i, m := range n.members {
-		members[i] = m
+	if err != nil {
+		return err
 	}
 	if err := n.verifyAgainstL1(ctx, reg, members); err != nil {
 		return err
@@ -103,108 +106,113 @@ func (n *node) verifyAgainstL1(ctx context.Context, reg prometheus.Registerer, m
 	return nil
 }
 
-// dialMembers makes one remotel2 source per URL, in flag order. With a rollup
-// config every member is checked against it. Without one, the rollup nodes are
-// dialed first, their configs read and compared, and the ELs then dialed with
-// that config.
-func (n *node) dialMembers(ctx context.Context, metrics remotel2.Metrics) error {
-	urls := n.cfg.FollowURLs
-	names := memberNames(urls)
-	n.members = make([]*remotel2.Source, len(urls))
-	var waiting []int // ELs that wait for the rollup nodes' config
-	for i := range urls {
-		err := n.dialMember(ctx, i, names[i], n.cfg.FollowKind, metrics)
-		if n.rollup == nil && errors.Is(err, remotel2.ErrNeedsRollupConfig) {
-			waiting = append(waiting, i)
-			continue
+// dialRemote makes the one --source l2 remote, waiting while it cannot be
+// reached. Without a rollup config it must be a rollup node, and its config is
+// read from it.
+func (n *node) dialRemote(ctx context.Context, metrics remotel2.Metrics) ([]safesource.SafeHeadSource, error) {
+	url := n.cfg.FollowURLs[0]
+	src, err := n.dialMember(ctx, url, memberNames(n.cfg.FollowURLs)[0], metrics)
+	if n.rollup == nil && errors.Is(err, remotel2.ErrNeedsRollupConfig) {
+		return nil, badFlag(flagRollupConfig, "required: the remote %s is an L2 EL, and reading its blocks needs the chain's rollup.json", url)
+	}
+	if err != nil {
+		return nil, err
+	}
+	n.members = []*lateMember{checkedMember(src)}
+	if n.rollup == nil {
+		err := n.await(ctx, flagFollowSource, url, func(ctx context.Context) error {
+			var err error
+			n.rollup, err = src.RemoteRollupConfig(ctx)
+			return err
+		})
+		if ctx.Err() != nil {
+			return nil, err
 		}
 		if err != nil {
-			return err
+			return nil, &flagError{flag: flagFollowSource, err: fmt.Errorf("reading the rollup config (or pass --%s): %w", flagRollupConfig, err)}
 		}
+		n.configFrom = "optimism_rollupConfig of " + url
 	}
-	if n.rollup == nil {
-		if err := n.rollupConfigFromMembers(ctx, waiting); err != nil {
-			return err
-		}
-		for _, i := range waiting {
-			if err := n.dialMember(ctx, i, names[i], remotel2.KindEL, metrics); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return []safesource.SafeHeadSource{src}, nil
 }
 
-func (n *node) dialMember(ctx context.Context, i int, name string, kind remotel2.Kind, metrics remotel2.Metrics) error {
+// dialQuorum dials every quorum member at once, each in a goroutine of its own
+// that retries with backoff while the member cannot be reached (n.await), and
+// returns the members, in flag order, once start-up may go on: every member
+// has been tried (and checked, found unreachable, or failed), M of them are
+// checked, and the rollup config is settled. Members not checked by then go on
+// being dialed, and join the quorum when they pass their checks; the node's
+// close stops them. A member that fails its checks before that is a start-up
+// error naming --l2.follow.source; after, it is left out, with an error log.
+//
+// Without --rollup.config, the config is the one of the first rollup-node
+// member in flag order that answered the first try (or of the first to answer
+// later, if none did), and every other rollup-node member's must equal it field
+// for field; the ELs are checked with it once it is settled.
+func (n *node) dialQuorum(ctx context.Context, metrics remotel2.Metrics) ([]safesource.SafeHeadSource, error) {
+	urls := n.cfg.FollowURLs
+	threshold := n.cfg.Quorum
+	if threshold == 0 {
+		threshold = len(urls)/2 + 1 // quorum.Config's default, a strict majority
+	}
+	d := &quorumDialer{n: n, metrics: metrics, threshold: threshold, fixed: n.rollup, rollup: n.rollup,
+		ref: -1, offers: map[int]*rollup.Config{}, tried: make([]bool, len(urls)), decided: make([]bool, len(urls)),
+		changed: make(chan struct{})}
+	d.ctx, d.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	for _, name := range memberNames(urls) {
+		d.members = append(d.members, newLateMember(name))
+	}
+	n.closers = append(n.closers, d.close)
+	for i := range d.members {
+		d.wg.Add(1)
+		go d.run(i)
+	}
+	if err := d.awaitStart(ctx); err != nil {
+		return nil, err
+	}
+	n.members = d.members
+	members := make([]safesource.SafeHeadSource, len(d.members))
+	for i, m := range d.members {
+		members[i] = m
+	}
+	if d.fixed != nil {
+		return members, nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n.rollup = d.rollup
+	from := slices.Sorted(slices.Values(d.from))
+	read := make([]string, len(from))
+	for i, m := range from {
+		read[i] = urls[m]
+	}
+	n.configFrom = "optimism_rollupConfig of " + strings.Join(read, ", ")
+	return members, nil
+}
+
+// dialMember makes a remotel2 source of url, checked against n.rollup when
+// set, and closes it with the node.
+func (n *node) dialMember(ctx context.Context, url, name string, metrics remotel2.Metrics) (*remotel2.Source, error) {
 	var src *remotel2.Source
-	err := n.await(ctx, flagFollowSource, n.cfg.FollowURLs[i], func(ctx context.Context) error {
+	err := n.await(ctx, flagFollowSource, url, func(ctx context.Context) error {
 		var err error
 		src, err = remotel2.New(ctx, remotel2.Config{
-			URL: n.cfg.FollowURLs[i], Name: name, Kind: kind, Timeout: n.cfg.FollowTimeout, RollupConfig: n.rollup,
+			URL: url, Name: name, Kind: n.cfg.FollowKind, Timeout: n.cfg.FollowTimeout, RollupConfig: n.rollup,
 			MaxResponseBytes: n.cfg.MaxResponse,
 		}, n.log, metrics)
 		return err
 	})
 	if err != nil {
 		if ctx.Err() != nil {
-			return err
+			return nil, err
 		}
 		if errors.Is(err, remotel2.ErrNeedsRollupConfig) {
-			return err // the caller knows whether a rollup node can supply it
+			return nil, err // the caller knows whether a rollup node can supply it
 		}
-		return &flagError{flag: flagFollowSource, err: err}
+		return nil, &flagError{flag: flagFollowSource, err: err}
 	}
-	n.members[i] = src
 	n.closers = append(n.closers, src.Close)
-	return nil
-}
-
-// rollupConfigFromMembers reads optimism_rollupConfig from every member dialed
-// so far (the rollup nodes; waiting lists the ELs not dialed yet) and requires
-// them all to describe one chain.
-func (n *node) rollupConfigFromMembers(ctx context.Context, waiting []int) error {
-	if len(waiting) == len(n.members) {
-		if len(n.members) == 1 {
-			return badFlag(flagRollupConfig, "required: the remote %s is an L2 EL, and reading its blocks needs the chain's rollup.json",
-				n.cfg.FollowURLs[0])
-		}
-		return badFlag(flagRollupConfig, "required: none of the %d --%s remotes is a rollup node to read it from, "+
-			"and reading an L2 EL's blocks needs the chain's rollup.json", len(n.members), flagFollowSource)
-	}
-	var first *remotel2.Source
-	var from []string
-	for i, m := range n.members {
-		if m == nil {
-			continue
-		}
-		var cfg *rollup.Config
-		err := n.await(ctx, flagFollowSource, n.cfg.FollowURLs[i], func(ctx context.Context) error {
-			var err error
-			cfg, err = m.RemoteRollupConfig(ctx)
-			return err
-		})
-		if ctx.Err() != nil {
-			return err
-		}
-		if err != nil {
-			return &flagError{flag: flagFollowSource, err: fmt.Errorf("reading the rollup config (or pass --%s): %w", flagRollupConfig, err)}
-		}
-		from = append(from, n.cfg.FollowURLs[i])
-		if first == nil {
-			first, n.rollup = m, cfg
-			continue
-		}
-		if err := remotel2.SameChain(m.Name(), n.rollup, cfg); err != nil {
-			return badFlag(flagFollowSource, "the rollup nodes %s and %s serve rollup configs of different chains: %v",
-				first.Name(), m.Name(), err)
-		}
-		if field := firstDifference(n.rollup, cfg); field != "" {
-			return badFlag(flagFollowSource, "the rollup nodes %s and %s serve rollup configs that differ in %s: "+
-				"a quorum needs one chain's config (pass --%s to choose it)", first.Name(), m.Name(), field, flagRollupConfig)
-		}
-	}
-	n.configFrom = "optimism_rollupConfig of " + strings.Join(from, ", ")
-	return nil
+	return src, nil
 }
 
 // firstDifference names the first top-level field of op-node's rollup.json in
@@ -273,7 +281,7 @@ func (n *node) followDescription() []any {
 	}
 	members := make([]string, len(n.members))
 	for i, m := range n.members {
-		members[i] = m.Name() + "=" + m.Kind().String()
+		members[i] = m.Name() + "=" + m.kindName()
 	}
 	return []any{"source", n.quorum.Name(), "kind", sourceQuorum, "threshold", n.quorum.Threshold(),
 		"members", strings.Join(members, ","), "l1_verify", n.l1Verify}

@@ -116,7 +116,13 @@ type roundStatus struct {
 // memberStatus is one quorum member's health (quorum.MemberStatus).
 type memberStatus struct {
 	Name string `json:"name"`
+	// Kind is "el", "cl", or "unknown" until the member is checked.
 	Kind string `json:"kind"`
+	// State is "checked" (it takes part in the rounds), "unreachable" (it is
+	// dialed again with backoff), "waiting for the rollup config" (an L2 EL
+	// while no rollup node has given it), "wrong chain" or "failed" (it failed
+	// its checks and is left out; last_error says why).
+	State string `json:"state"`
 	// LastSafe is the safe head of its last answer, at LastAnswerAt (null
 	// before the first).
 	LastSafe     eth.BlockID `json:"last_safe"`
@@ -167,7 +173,7 @@ func (n *node) status() *nodeStatus {
 	}
 	for i, m := range n.quorum.Status() {
 		ms := memberStatus{
-			Name: m.Name, Kind: n.members[i].Kind().String(), LastSafe: m.LastHeads.Safe.ID(),
+			Name: m.Name, Kind: n.members[i].kindName(), State: n.members[i].State(), LastSafe: m.LastHeads.Safe.ID(),
 			LastError: errString(m.LastError), ConsecutiveErrors: m.ConsecutiveErrors, Unanswered: m.Unanswered,
 			Lag: m.Lag, Disagreements: m.Disagreements,
 		}
