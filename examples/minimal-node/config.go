@@ -48,6 +48,7 @@ type nodeConfig struct {
 	L1Verify         bool     // --l1.verify
 	L1BeaconURL      string   // --l1.beacon; empty: blob batches refused
 	L1CrossCheck     bool     // --l1.crosscheck
+	L1CrossState     string   // --l1.crosscheck.state; empty: a file in the user's cache directory
 	Backfill         bool     // --sync.mode backfill
 	BackfillURL      string   // where payloads come from; empty: the single EL source
 	UnsafeURLs       []string // --l2.unsafe.source; empty: the single EL source, if any
@@ -96,6 +97,7 @@ func configFromCLI(c *cli.Context) (nodeConfig, error) {
 	cfg.FollowKind = kind
 	cfg.L1URL, cfg.L1Verify = c.String(flagL1), c.Bool(flagL1Verify)
 	cfg.L1BeaconURL, cfg.L1CrossCheck = c.String(flagL1Beacon), c.Bool(flagL1CrossCheck)
+	cfg.L1CrossState = c.String(flagL1CrossState)
 	if err := checkL1(cfg); err != nil {
 		return cfg, err
 	}
@@ -219,6 +221,8 @@ func checkL1(cfg nodeConfig) error {
 		return badFlag(flagRollupConfig, "required with --%s %s: op-node's rollup.json for the chain to derive", flagSource, sourceL1)
 	case !derives && cfg.L1BeaconURL != "":
 		return badFlag(flagL1Beacon, "only used when deriving from L1 (--%s %s or --%s)", flagSource, sourceL1, flagL1CrossCheck)
+	case cfg.L1CrossState != "" && !cfg.L1CrossCheck:
+		return badFlag(flagL1CrossState, "only used with --%s", flagL1CrossCheck)
 	}
 	return nil
 }

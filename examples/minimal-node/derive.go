@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/ethereum-optimism/optimism/op-service/client"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
@@ -43,8 +47,15 @@ func (n *node) deriveFromL1(ctx context.Context, reg prometheus.Registerer) erro
 	cfg.Name = sourceL1
 	if n.cfg.L1CrossCheck {
 		cfg.Name, cfg.CheckOnly = "l1crosscheck", true
+		if cfg.ConfirmedPath, err = n.crossCheckState(); err != nil {
+			return err
+		}
+		n.startLine = append(n.startLine, "l1_crosscheck_state", cfg.ConfirmedPath)
 	}
 	src, err := l1derive.New(cfg, n.rollup, l1, blobs, n.engine, n.log, metrics)
+	if errors.Is(err, l1derive.ErrConfirmedFile) {
+		return &flagError{flag: flagL1CrossState, err: err}
+	}
 	if err != nil {
 		return &flagError{flag: flagRollupConfig, err: err}
 	}
@@ -58,4 +69,20 @@ func (n *node) deriveFromL1(ctx context.Context, reg prometheus.Registerer) erro
 		return &flagError{flag: flagL1CrossCheck, err: err}
 	}
 	return nil
+}
+
+// crossCheckState returns the file that keeps the cross-check's confirmed
+// finalized block: --l1.crosscheck.state, or one named after the chain in the
+// user's cache directory. Losing it costs a re-derivation from genesis, never
+// a check: a cache is the right place.
+func (n *node) crossCheckState() (string, error) {
+	if n.cfg.L1CrossState != "" {
+		return n.cfg.L1CrossState, nil
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", badFlag(flagL1CrossState, "no default without a user cache directory (%v): give a path", err)
+	}
+	name := fmt.Sprintf("l1crosscheck-%s-%s.json", n.rollup.L2ChainID, n.rollup.Genesis.L2.Hash.Hex()[2:10])
+	return filepath.Join(dir, "lightcl", name), nil
 }

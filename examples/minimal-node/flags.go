@@ -33,6 +33,7 @@ const (
 	flagL1Verify       = "l1.verify"
 	flagL1Beacon       = "l1.beacon"
 	flagL1CrossCheck   = "l1.crosscheck"
+	flagL1CrossState   = "l1.crosscheck.state"
 	flagPollInterval   = "poll-interval"
 	flagRPCAddr        = "rpc.addr"
 	flagRPCPort        = "rpc.port"
@@ -79,7 +80,12 @@ func nodeFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagL1Beacon, EnvVars: envVar(flagL1Beacon),
 			Usage: "an L1 beacon node's HTTP URL, for batches posted as blobs (--" + flagSource + " l1 and --" + flagL1CrossCheck + ")"},
 		&cli.BoolFlag{Name: flagL1CrossCheck, EnvVars: envVar(flagL1CrossCheck),
-			Usage: "with --" + flagSource + " l2 or quorum and --" + flagL1 + ": also derive from L1 in the background and halt, with an alarm, when the followed chain differs from L1's"},
+			Usage: "with --" + flagSource + " l2 or quorum and --" + flagL1 + ": also derive from L1 in the background and halt, with an alarm, when the followed chain differs from L1's; " +
+				"the followed finalized head is not applied ahead of the last finalized block derivation has confirmed"},
+		&cli.StringFlag{Name: flagL1CrossState, EnvVars: envVar(flagL1CrossState),
+			Usage: "with --" + flagL1CrossCheck + ": the file that keeps the last finalized block the cross-check confirmed, so that a restart checks on from it; " +
+				"without the file (a first run) the check re-derives from the L2 genesis block. " +
+				"Default: lightcl/l1crosscheck-<L2 chain id>-<first 8 hex digits of the L2 genesis hash>.json in the user's cache directory ($XDG_CACHE_HOME, else ~/.cache)"},
 		&cli.BoolFlag{Name: flagL1Verify, EnvVars: envVar(flagL1Verify), Value: true,
 			Usage: "with --l1, verify the source's heads against L1; false trusts the source blindly (a warning says so)"},
 		&cli.IntFlag{Name: flagMaxResponse, EnvVars: envVar(flagMaxResponse), Value: rpclimit.DefaultMaxResponse >> 20,

@@ -2,7 +2,9 @@ package e2e_test
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -197,7 +199,8 @@ func TestMinimalNodeCrossCheck(t *testing.T) {
 
 			stderr, stop := runNode(t, "--engine", follower.AuthRPC(), "--jwt-secret", follower.JWTPath(),
 				"--l2.follow.source", w.stack.Sequencer().HTTP(), "--rollup.config", w.rollupJSON(),
-				"--sync.mode", "backfill", "--l1", w.stack.L1URL(), "--l1.crosscheck")
+				"--sync.mode", "backfill", "--l1", w.stack.L1URL(), "--l1.crosscheck",
+				"--l1.crosscheck.state", filepath.Join(t.TempDir(), "crosscheck.json"))
 			l2 := follower.L2(t)
 			requireLabels(w.ctx, t, l2, safe, w.refs[0], stderr)
 			if !lie {
@@ -220,6 +223,59 @@ func TestMinimalNodeCrossCheck(t *testing.T) {
 			stop()
 		})
 	}
+}
+
+// TestMinimalNodeCrossCheckRestart: the cross-check applies the remote's
+// finalized head only once L1 derivation has confirmed it, and keeps the
+// confirmed block in --l1.crosscheck.state. Restarted after the remote has
+// moved onto another chain above it, claiming a block of that chain final,
+// the node checks on from the confirmed block, keeps finalized there and
+// raises the alarm; restarted once more without the file it re-derives from
+// genesis and raises it again, not taking the engine's labels as checked.
+func TestMinimalNodeCrossCheckRestart(t *testing.T) {
+	w := newL1World(t, 20)
+	p1 := w.post(10)
+	w.post(20)
+	w.stack.L1().SetLabels(p1.Number, p1.Number) // L1 has finalized the batch of blocks 1..10
+	w.setRemoteLabels(w.refs[10], w.refs[10])
+	follower := w.stack.StartFollower(t)
+	l2 := follower.L2(t)
+	state := filepath.Join(t.TempDir(), "crosscheck.json")
+	args := []string{"--engine", follower.AuthRPC(), "--jwt-secret", follower.JWTPath(),
+		"--l2.follow.source", w.stack.Sequencer().HTTP(), "--rollup.config", w.rollupJSON(),
+		"--sync.mode", "backfill", "--l1", w.stack.L1URL(), "--l1.crosscheck", "--l1.crosscheck.state", state}
+
+	p := startNode(t, args...)
+	requireLabels(w.ctx, t, l2, w.refs[10], w.refs[10], p.stderr)
+	require.Contains(t, p.stderr.String(), "Finalized held at the block L1 derivation confirmed", "finalized 10 waited for derivation")
+	p.stop()
+
+	// the remote moves onto another chain from block 11 and calls its block 15 final
+	lyingSafe := w.forkRemote(10, 10)
+	lyingFin, err := w.seq.L2BlockRefByNumber(w.ctx, 15)
+	require.NoError(t, err)
+	w.setRemoteLabels(lyingSafe, lyingFin)
+
+	alarm := func(p *nodeProc) {
+		t.Helper()
+		if !assert.Eventually(t, func() bool { return strings.Contains(p.stderr.String(), "ALARM") }, 30*time.Second, 50*time.Millisecond) {
+			t.Fatalf("no alarm; stderr:\n%s", p.stderr.String())
+		}
+		require.Contains(t, p.stderr.String(), "block 11")
+		fin, err := l2.L2BlockRefByLabel(w.ctx, eth.Finalized)
+		require.NoError(t, err)
+		require.Equal(t, w.refs[10], fin, "the remote's finalized 15 is never applied")
+	}
+	p = startNode(t, args...)
+	alarm(p)
+	require.Regexp(t, `Read the confirmed finalized block +source=l1crosscheck number=10 `, p.stderr.String())
+	p.stop()
+
+	require.NoError(t, os.Remove(state))
+	p = startNode(t, args...)
+	alarm(p)
+	require.Contains(t, p.stderr.String(), "a first run, re-deriving from the L2 genesis")
+	p.stop()
 }
 
 // setRemoteLabels moves the sequencer's safe and finalized labels.

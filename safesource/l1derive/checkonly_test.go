@@ -81,3 +81,52 @@ func (w *world) buildOtherBlocksOnHead(ctx context.Context, t *testing.T, like [
 	}
 	return refs
 }
+
+// TestCheckOnlyRechecksWhenTheEngineReorgs: a checker that matched the
+// derived blocks 5..8 while they were unsafe in the engine, which the
+// followed source then replaced with other blocks and called safe, checks
+// again from its confirmed block and fails with ErrMismatch at block 5,
+// rather than waiting above block 8 on a chain the engine no longer holds.
+func TestCheckOnlyRechecksWhenTheEngineReorgs(t *testing.T) {
+	ctx := testContext(t)
+	w := newWorld(t)
+	seqBlocks := w.build(ctx, t, 8)
+	w.post(ctx, t, 4, opstack.Singular)
+	w.follow(ctx, t, 4) // the follower holds the sequencer's 1..4, safe at 4
+	w.post(ctx, t, 8, opstack.Singular)
+	other := w.buildOtherBlocksOnHead(ctx, t, seqBlocks[4:8], 4)
+
+	// the sequencer's 5..8 become the engine's unsafe chain
+	seq := w.stack.Sequencer().Engine(t)
+	for _, b := range seqBlocks[4:8] {
+		env, err := seq.PayloadByNumber(ctx, b.Number)
+		require.NoError(t, err)
+		st, err := w.engine.NewPayload(ctx, env.ExecutionPayload, env.ParentBeaconBlockRoot)
+		require.NoError(t, err)
+		require.Equal(t, eth.ExecutionValid, st.Status)
+	}
+	genesis, err := w.engine.L2BlockRefByNumber(ctx, 0)
+	require.NoError(t, err)
+	w.forkchoice(ctx, t, seqBlocks[7], seqBlocks[3], genesis)
+
+	check, err := l1derive.New(l1derive.Config{Name: "check", CheckOnly: true}, w.stack.RollupConfig(), w.l1, nil, w.engine, testLogger(t), nil)
+	require.NoError(t, err)
+	checkUntil(ctx, t, check, func(st l1derive.Status) bool { return st.Heads.Safe.Number == 8 })
+
+	w.forkchoice(ctx, t, other[3], other[3], genesis) // the followed source moves the engine onto its chain
+	for range 10 {
+		if _, err = check.Heads(ctx); err != nil {
+			break
+		}
+	}
+	require.ErrorIs(t, err, l1derive.ErrMismatch)
+	require.Contains(t, err.Error(), "block 5 ")
+}
+
+// forkchoice sets the follower's head, safe and finalized blocks.
+func (w *world) forkchoice(ctx context.Context, t *testing.T, head, safe, fin eth.L2BlockRef) {
+	t.Helper()
+	res, err := w.engine.ForkchoiceUpdate(ctx, &eth.ForkchoiceState{HeadBlockHash: head.Hash, SafeBlockHash: safe.Hash, FinalizedBlockHash: fin.Hash}, nil)
+	require.NoError(t, err)
+	require.Equal(t, eth.ExecutionValid, res.PayloadStatus.Status)
+}

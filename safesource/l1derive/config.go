@@ -33,8 +33,21 @@ type Config struct {
 	// waited for, never handed out to be built, and one the engine holds
 	// differently at or below its safe label is an error wrapping
 	// ErrMismatch, for good (above the safe label the followed source may
-	// still replace it: the check waits).
+	// still replace it: the check waits). A checker derives from the
+	// confirmed block (see ConfirmedPath), never from the engine's labels,
+	// which the followed source set, and derives again from there whenever
+	// the engine no longer holds the last block it matched; its Heads'
+	// finalized head restarts there too.
 	CheckOnly bool
+	// ConfirmedPath, with CheckOnly, is a file that keeps the highest
+	// finalized block the checker has confirmed (Source.Confirmed), written
+	// atomically each time it moves up. At start the checker derives from
+	// that block if the engine holds it, else from the L2 genesis block; a
+	// path with no file yet means a first run, which re-derives from genesis.
+	// New reads the file and writes it once, so an unusable path is refused
+	// there. Empty: kept in memory only, and every start re-derives from
+	// genesis.
+	ConfirmedPath string
 }
 
 // DefaultConfig returns the defaults.
@@ -68,6 +81,8 @@ func (c Config) Check() error {
 		return fmt.Errorf("l1derive: MaxBlocksPerCall %d is negative", c.MaxBlocksPerCall)
 	case c.FinalityLookback < 0:
 		return fmt.Errorf("l1derive: FinalityLookback %d is negative", c.FinalityLookback)
+	case c.ConfirmedPath != "" && !c.CheckOnly:
+		return fmt.Errorf("l1derive: ConfirmedPath %q is for a CheckOnly source", c.ConfirmedPath)
 	}
 	return nil
 }

@@ -22,7 +22,11 @@ var ErrCrossCheck = errors.New("cross-check against L1 failed")
 // with the engine's block at its height, which came from the primary. Once
 // the two disagree every Heads call fails with ErrCrossCheck (the adapter
 // then sends nothing) until the process is restarted; an L1 that cannot be
-// read is logged and does not stop the primary. Safe for concurrent use.
+// read is logged and does not stop the primary. The primary's safe head
+// passes through, but its finalized head never runs ahead of the checker's
+// confirmed block (Source.Confirmed): a finalized label, which cannot be
+// undone, is only set on blocks L1 derivation has matched. Safe for
+// concurrent use.
 type CrossCheck struct {
 	primary safesource.SafeHeadSource
 	check   *Source
@@ -30,6 +34,7 @@ type CrossCheck struct {
 
 	mu     sync.Mutex
 	failed error
+	held   eth.L2BlockRef // the last finalized head the cap gave instead of the primary's
 }
 
 var _ safesource.SafeHeadSource = (*CrossCheck)(nil)
@@ -52,7 +57,8 @@ func (c *CrossCheck) Name() string { return c.name }
 func (c *CrossCheck) Checker() *Source { return c.check }
 
 // Heads asks the primary and steps the checker in parallel, and returns the
-// primary's heads unless the checker has found a disagreement.
+// primary's heads, with finalized capped at the checker's confirmed block,
+// unless the checker has found a disagreement.
 func (c *CrossCheck) Heads(ctx context.Context) (safesource.Heads, error) {
 	if err := c.failure(); err != nil {
 		return safesource.Heads{}, err
@@ -73,13 +79,7 @@ func (c *CrossCheck) Heads(ctx context.Context) (safesource.Heads, error) {
 	})
 	err := g.Wait()
 	if errors.Is(checkErr, ErrMismatch) {
-		c.mu.Lock()
-		if c.failed == nil {
-			c.failed = fmt.Errorf("%s: %w: %w", c.name, ErrCrossCheck, checkErr)
-			c.check.log.Error("ALARM: the followed source disagrees with L1; not following it any more", "err", checkErr)
-		}
-		c.mu.Unlock()
-		return safesource.Heads{}, c.failure()
+		return safesource.Heads{}, c.fail(checkErr)
 	}
 	if checkErr != nil {
 		c.check.log.Warn("L1 cross-check lagging", "err", checkErr)
@@ -87,7 +87,49 @@ func (c *CrossCheck) Heads(ctx context.Context) (safesource.Heads, error) {
 	if err != nil {
 		return safesource.Heads{}, err
 	}
+	return c.capFinalized(h)
+}
+
+// capFinalized holds h's finalized head at the checker's confirmed block
+// when the primary claims more. A claim at the confirmed height with another
+// hash is a disagreement with L1 about a final block: ErrCrossCheck. Capped
+// heads that do not pass Check (the primary's safe head is the block after
+// the confirmed one but not its child) wrap ErrInconsistentHeads: the
+// adapter skips them.
+func (c *CrossCheck) capFinalized(h safesource.Heads) (safesource.Heads, error) {
+	conf, claim := c.check.Confirmed(), h.Finalized
+	switch {
+	case claim.Number < conf.Number || claim.ID() == conf.ID():
+		return h, nil
+	case claim.Number == conf.Number && claim.Hash != conf.Hash:
+		return safesource.Heads{}, c.fail(fmt.Errorf("finalized %d is %s at the followed source, %s by L1 derivation",
+			claim.Number, claim.Hash, conf.Hash))
+	}
+	h.Finalized = conf
+	if err := h.Check(); err != nil {
+		return safesource.Heads{}, fmt.Errorf("%s: finalized held at the L1-confirmed block %d (%s): %w", c.name, conf.Number, conf.Hash, err)
+	}
+	c.mu.Lock()
+	moved := c.held != conf
+	c.held = conf
+	c.mu.Unlock()
+	if moved {
+		c.check.log.Info("Finalized held at the block L1 derivation confirmed", "confirmed", conf.Number, "hash", conf.Hash,
+			"source_finalized", claim.Number, "source_hash", claim.Hash)
+	}
 	return h, nil
+}
+
+// fail records the first disagreement for good, raises the alarm, and
+// returns the error every Heads call returns from now on.
+func (c *CrossCheck) fail(why error) error {
+	c.mu.Lock()
+	if c.failed == nil {
+		c.failed = fmt.Errorf("%s: %w: %w", c.name, ErrCrossCheck, why)
+		c.check.log.Error("ALARM: the followed source disagrees with L1; not following it any more", "err", why)
+	}
+	c.mu.Unlock()
+	return c.failure()
 }
 
 func (c *CrossCheck) failure() error {

@@ -18,6 +18,12 @@
 // engine's own heads (op-node's sync.FindL2Heads), so a restart resumes near
 // where it stopped rather than from genesis, and finalized is never reorged.
 //
+// CrossCheck follows another source and checks it with a CheckOnly Source,
+// which never takes the engine's labels as checked, since the followed source
+// set them: it derives from the highest finalized block it has confirmed
+// (kept in Config.ConfirmedPath across restarts) or from the L2 genesis
+// block, and the followed source's finalized head is capped at that block.
+//
 // It is not a sequencer: it never builds a block the L1 data does not
 // derive. Alt-DA chains and chains with the Lagoon feature set are not
 // supported. Blob batches need an L1 beacon endpoint (L1BlobsFetcher).

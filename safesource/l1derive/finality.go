@@ -45,6 +45,13 @@ func (f *finality) reset(engineFinalized eth.L2BlockRef) {
 	}
 }
 
+// restart forgets what was derived and restarts the finalized head at l2,
+// a block the caller knows final, even if that is below the current one.
+func (f *finality) restart(l2 eth.L2BlockRef) {
+	f.entries = f.entries[:0]
+	f.finalized = l2
+}
+
 // finalize reads L1's finalized block and moves the finalized head up to the
 // highest safe block derived from L1 blocks at or below it. Both L1 blocks
 // are checked canonical first; if the derived-from block is not, L1

@@ -74,8 +74,9 @@ type Source struct {
 	attrs     *derive.AttributesWithParent // derived, not yet found in the engine
 	fin       finality
 
-	snapMu sync.Mutex
-	snap   snapshot
+	snapMu    sync.Mutex
+	snap      snapshot
+	confirmed eth.L2BlockRef // see Confirmed
 }
 
 // snapshot is what the last Heads call left, for the calls that must not
@@ -124,7 +125,11 @@ func New(cfg Config, rollupCfg *rollup.Config, l1 L1Fetcher, l1Blobs L1BlobsFetc
 		l1Chain = knownL1ChainConfig(rollupCfg.L1ChainID.Uint64())
 	}
 	lg := logger.New("source", cfg.Name)
-	s := &Source{cfg: cfg, rollup: rollupCfg, l1: l1, l2: l2, log: lg, metrics: metrics, fin: finality{max: cfg.FinalityLookback}}
+	s := &Source{cfg: cfg, rollup: rollupCfg, l1: l1, l2: l2, log: lg, metrics: metrics, fin: finality{max: cfg.FinalityLookback},
+		confirmed: genesisRef(rollupCfg)}
+	if err := s.loadConfirmed(); err != nil {
+		return nil, err
+	}
 	s.pipeline = derive.NewDerivationPipeline(lg, rollupCfg, nil, l1, l1Blobs, altda.Disabled, l2, pipelineMetrics{}, l1Chain)
 	return s, nil
 }
@@ -151,13 +156,21 @@ func (s *Source) Heads(ctx context.Context) (safesource.Heads, error) {
 	if err := s.checkOrigin(ctx); err != nil {
 		return safesource.Heads{}, err
 	}
+	if err := s.checkEngine(ctx); err != nil {
+		return safesource.Heads{}, err
+	}
 	derived, err := s.derive(ctx)
 	if err != nil {
+		s.metrics.RecordDerived(derived)
+		s.snapMu.Lock()
+		s.snap.derived += uint64(derived) // the blocks matched before the error count too
+		s.snapMu.Unlock()
 		return safesource.Heads{}, err
 	}
 	if err := s.finalize(ctx); err != nil {
 		s.log.Warn("L2 finality not updated", "err", err)
 	}
+	s.confirm()
 	h := s.heads()
 	if err := h.Check(); err != nil {
 		return safesource.Heads{}, fmt.Errorf("%s: %w", s.cfg.Name, err)
@@ -341,24 +354,33 @@ func (s *Source) setBuild(r *safesource.BuildRequest) {
 // reset restarts the pipeline from the engine's heads: op-node's
 // sync.FindL2Heads walks back from the engine's head to a safe block whose L1
 // origins are canonical, far enough back to re-read the batches after it.
-// Finalized never moves back.
+// Finalized never moves back. A CheckOnly source restarts from checkStart
+// instead, and its finalized head from there.
 func (s *Source) reset(ctx context.Context, why string) error {
+	if s.cfg.CheckOnly {
+		return s.resetCheck(ctx, why)
+	}
 	found, err := opsync.FindL2Heads(ctx, s.rollup, s.l1, s.l2, s.log, &opsync.Config{})
 	if err != nil {
 		return fmt.Errorf("%s: finding the engine's heads to derive from: %w", s.cfg.Name, err)
 	}
+	s.restartPipeline(found.Safe)
+	s.fin.reset(found.Finalized)
+	s.log.Info("Deriving from the engine's heads", "why", why, "safe", found.Safe.Number, "safe_hash", found.Safe.Hash,
+		"finalized", found.Finalized.Number, "unsafe", found.Unsafe.Number)
+	return nil
+}
+
+// restartPipeline resets the pipeline to derive on from l2.
+func (s *Source) restartPipeline(l2 eth.L2BlockRef) {
 	s.pipeline.Reset()
 	s.pipeline.ConfirmEngineReset()
-	s.pending, s.localSafe, s.attrs = found.Safe, found.Safe, nil
-	s.fin.reset(found.Finalized)
+	s.pending, s.localSafe, s.attrs = l2, l2, nil
 	s.setBuild(nil)
 	s.metrics.RecordReset()
 	s.snapMu.Lock()
 	s.snap.resets++
 	s.snapMu.Unlock()
-	s.log.Info("Deriving from the engine's heads", "why", why, "safe", found.Safe.Number, "safe_hash", found.Safe.Hash,
-		"finalized", found.Finalized.Number, "unsafe", found.Unsafe.Number)
-	return nil
 }
 
 // PendingBuild returns the derived block the engine lacked (or held another
@@ -394,6 +416,8 @@ func (s *Source) L2BlockRefByNumber(ctx context.Context, n uint64) (eth.L2BlockR
 // Status is what the source has derived.
 type Status struct {
 	Heads safesource.Heads
+	// Confirmed is what Confirmed returns.
+	Confirmed eth.L2BlockRef
 	// Building is the height handed out to be built; zero when none.
 	Building uint64
 	// Derived counts blocks derived and found in the engine; Resets counts
@@ -406,7 +430,7 @@ type Status struct {
 func (s *Source) Status() Status {
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
-	st := Status{Heads: s.snap.heads, Derived: s.snap.derived, Resets: s.snap.resets}
+	st := Status{Heads: s.snap.heads, Confirmed: s.confirmed, Derived: s.snap.derived, Resets: s.snap.resets}
 	if s.snap.build != nil {
 		st.Building = s.snap.build.Parent.Number + 1
 	}
