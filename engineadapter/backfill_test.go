@@ -240,3 +240,50 @@ func TestBackfillBelowLostFinalizedInOnePass(t *testing.T) {
 	require.Equal(t, r.ref(a[104]), fin, "the next tick moves it")
 	r.checkInvariants()
 }
+
+// slowProvider delays every payload, so that a backfill takes a while.
+type slowProvider struct {
+	engineadapter.PayloadProvider
+	delay time.Duration
+}
+
+func (s slowProvider) PayloadByNumber(ctx context.Context, n uint64) (*eth.ExecutionPayloadEnvelope, error) {
+	time.Sleep(s.delay)
+	return s.PayloadProvider.PayloadByNumber(ctx, n)
+}
+
+// TestStatusFollowsALongBackfill: Status shows the engine's head move as the
+// backfill's windows land, not only once the tick ends.
+func TestStatusFollowsALongBackfill(t *testing.T) {
+	tree := testutil.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 100, tagA)
+	_, payloads := provider(t, tree, a)
+	r := newRig(t, tree, testutil.ELConfig{}) // no peer
+	cfg := engineadapter.DefaultConfig()
+	cfg.SyncMode, cfg.BackfillWindow, cfg.BackfillParallel = reorg.Backfill, 16, 1
+	cfg.Payloads = slowProvider{payloads, 5 * time.Millisecond}
+	ad, err := engineadapter.New(cfg, r.engine, r.src, nil, nil)
+	require.NoError(t, err)
+	r.src.follow(a[99], 96, 80)
+
+	done := make(chan error, 1)
+	go func() { _, err := ad.Step(context.Background()); done <- err }()
+	seen := map[uint64]bool{}
+	for running := true; running; {
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+			running = false
+		case <-time.After(2 * time.Millisecond):
+			seen[ad.Status().Unsafe.Number] = true
+		}
+	}
+	require.Equal(t, uint64(96), ad.Status().Unsafe.Number)
+	var during []uint64
+	for n := range seen {
+		if n > 0 && n < 96 {
+			during = append(during, n)
+		}
+	}
+	require.GreaterOrEqual(t, len(during), 3, "heads seen in Status while the backfill ran: %v", during)
+}
