@@ -21,9 +21,8 @@ import (
 
 // DefaultMaxResponse is the default limit on one response: 16 MiB. A block
 // with its transactions as JSON carries its calldata as hex, twice its size:
-// 16 MiB holds 8 MB of calldata, 128M gas of it at 16 gas a byte, above the
-// gas limit of OP Mainnet (60M). A chain with larger blocks needs a larger
-// limit. At 16 MiB a refused answer costs the heap about 28 MiB (the JSON
+// 16 MiB holds 8 MB of calldata, 128M gas of it at 16 gas a byte. A chain
+// whose blocks can carry more needs a larger limit. At 16 MiB a refused answer costs the heap about 28 MiB (the JSON
 // decoder's buffer); at 32 MiB it was 112 MiB.
 const DefaultMaxResponse = 16 << 20
 
