@@ -212,7 +212,9 @@ func (a *Adapter) insert(ctx context.Context, env *eth.ExecutionPayloadEnvelope)
 			return fmt.Errorf("backfill: block %d (%s): %w: %s", uint64(p.BlockNumber), p.BlockHash, ErrBackfillInvalid, validationError(*res))
 		case eth.ExecutionSyncing, eth.ExecutionAccepted:
 			if attempt > 1 {
-				return fmt.Errorf("backfill: newPayload %d (%s) answered %s again after the engine was pointed at its parent",
+				return fmt.Errorf("backfill: newPayload %d (%s) answered %s again after the engine was pointed at its parent: "+
+					"ALARM: the engine holds the parent but not its state, likely after an unclean stop (op-geth with its "+
+					"default path-scheme database); it needs a clean restart, or op-geth run with --state.scheme hash",
 					uint64(p.BlockNumber), p.BlockHash, res.Status)
 			}
 			parent := eth.L2BlockRef{Hash: p.ParentHash, Number: uint64(p.BlockNumber) - 1}
