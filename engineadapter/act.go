@@ -77,12 +77,8 @@ func (a *Adapter) act(ctx context.Context, in reorg.Input, d reorg.Decision) err
 func (a *Adapter) forkchoice(ctx context.Context, d reorg.Decision) error {
 	old := a.local
 	fc := d.Forkchoice
-	// a decided update is sent and answered even if ctx ends meanwhile
-	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.EngineTimeout)
-	res, err := a.engine.ForkchoiceUpdate(ectx, &fc, nil)
-	cancel()
-	var rpcErr rpc.Error
-	if errors.As(err, &rpcErr) && rpcErr.ErrorCode() == engine.InvalidForkChoiceState.ErrorCode() {
+	res, refused, err := a.sendForkchoice(ctx, fc)
+	if refused {
 		// the engine says safe or finalized is not on the head's chain: following
 		// this head would leave the local finalized chain
 		a.metrics.RecordForkchoice("invalid-forkchoice-state")
@@ -101,10 +97,6 @@ func (a *Adapter) forkchoice(ctx context.Context, d reorg.Decision) error {
 	if err != nil {
 		a.metrics.RecordForkchoice("error")
 		return fmt.Errorf("forkchoice update to head %d (%s): %w", d.Next.Unsafe.Number, fc.HeadBlockHash, err)
-	}
-	if res == nil {
-		a.metrics.RecordForkchoice("error")
-		return fmt.Errorf("forkchoice update to head %d (%s): empty answer", d.Next.Unsafe.Number, fc.HeadBlockHash)
 	}
 	status := res.PayloadStatus.Status
 	a.metrics.RecordForkchoice(string(status))
@@ -149,6 +141,24 @@ func (a *Adapter) forkchoice(ctx context.Context, d reorg.Decision) error {
 		a.emit(Event{Kind: FinalizedAdvanced, Decision: d, Old: old, New: a.local})
 	}
 	return nil
+}
+
+// sendForkchoice sends fc, without payload attributes. A decided update is
+// sent and answered even if ctx ends meanwhile (bounded by EngineTimeout);
+// an empty answer is an error; refused reports the engine's -38002 (safe or
+// finalized not on the head's chain).
+func (a *Adapter) sendForkchoice(ctx context.Context, fc eth.ForkchoiceState) (res *eth.ForkchoiceUpdatedResult, refused bool, err error) {
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.EngineTimeout)
+	defer cancel()
+	res, err = a.engine.ForkchoiceUpdate(ectx, &fc, nil)
+	var rpcErr rpc.Error
+	if errors.As(err, &rpcErr) && rpcErr.ErrorCode() == engine.InvalidForkChoiceState.ErrorCode() {
+		return nil, true, err
+	}
+	if err == nil && res == nil {
+		err = errors.New("empty answer")
+	}
+	return res, false, err
 }
 
 // reportReorg reports a decision that abandons local unsafe blocks, once per

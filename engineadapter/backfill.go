@@ -235,13 +235,7 @@ func (a *Adapter) insert(ctx context.Context, env *eth.ExecutionPayloadEnvelope)
 func (a *Adapter) recoverParent(ctx context.Context, p *eth.ExecutionPayload) error {
 	a.log.Warn("Engine lacks the parent state of a backfilled block; pointing it at the parent",
 		"number", uint64(p.BlockNumber), "hash", p.BlockHash, "parent", p.ParentHash)
-	fc := eth.ForkchoiceState{HeadBlockHash: p.ParentHash}
-	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.EngineTimeout)
-	res, err := a.engine.ForkchoiceUpdate(ectx, &fc, nil)
-	cancel()
-	if err == nil && res == nil {
-		err = errors.New("empty answer")
-	}
+	res, _, err := a.sendForkchoice(ctx, eth.ForkchoiceState{HeadBlockHash: p.ParentHash})
 	if err != nil {
 		return fmt.Errorf("backfill: forkchoice update to parent %s of block %d: %w", p.ParentHash, uint64(p.BlockNumber), err)
 	}
@@ -264,12 +258,7 @@ func (a *Adapter) checkpoint(ctx context.Context, head eth.L2BlockRef) error {
 	if a.local.Finalized.Number <= head.Number {
 		fc.FinalizedBlockHash = a.local.Finalized.Hash
 	}
-	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.EngineTimeout)
-	res, err := a.engine.ForkchoiceUpdate(ectx, &fc, nil)
-	cancel()
-	if err == nil && res == nil {
-		err = errors.New("empty answer")
-	}
+	res, _, err := a.sendForkchoice(ctx, fc)
 	if err != nil {
 		return fmt.Errorf("backfill: checkpoint at %d (%s): %w", head.Number, head.Hash, err)
 	}

@@ -6,9 +6,7 @@ import (
 	"fmt"
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
-	"github.com/ethereum/go-ethereum/beacon/engine"
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightcl/lightcl/reorg"
 )
@@ -249,19 +247,13 @@ func (a *Adapter) tipForkchoice(ctx context.Context, d reorg.TipDecision) error 
 	old := a.local
 	fc := d.Forkchoice
 	a.forgetEngineBlocks()
-	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.EngineTimeout)
-	res, err := a.engine.ForkchoiceUpdate(ectx, &fc, nil)
-	cancel()
-	var rpcErr rpc.Error
-	if errors.As(err, &rpcErr) && rpcErr.ErrorCode() == engine.InvalidForkChoiceState.ErrorCode() {
+	res, refused, err := a.sendForkchoice(ctx, fc)
+	if refused {
 		a.metrics.RecordForkchoice("invalid-forkchoice-state")
 		a.descendants.add(fc.HeadBlockHash)
 		a.restoreHead(ctx, old)
 		return fmt.Errorf("tip %d (%s): the engine refused it with safe %s and finalized %s: %w: %v",
 			d.Next.Unsafe.Number, fc.HeadBlockHash, fc.SafeBlockHash, fc.FinalizedBlockHash, errTipInvalid, err)
-	}
-	if err == nil && res == nil {
-		err = errors.New("empty answer")
 	}
 	if err != nil {
 		a.metrics.RecordForkchoice("error")
@@ -309,12 +301,7 @@ func (a *Adapter) restoreHead(ctx context.Context, l reorg.Local) {
 	}
 	fc := eth.ForkchoiceState{HeadBlockHash: l.Unsafe.Hash, SafeBlockHash: l.Safe.Hash, FinalizedBlockHash: l.Finalized.Hash}
 	a.forgetEngineBlocks()
-	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.EngineTimeout)
-	defer cancel()
-	res, err := a.engine.ForkchoiceUpdate(ectx, &fc, nil)
-	if err == nil && res == nil {
-		err = errors.New("empty answer")
-	}
+	res, _, err := a.sendForkchoice(ctx, fc)
 	if err == nil && res.PayloadStatus.Status != eth.ExecutionValid {
 		err = fmt.Errorf("answered %s", res.PayloadStatus.Status)
 	}
