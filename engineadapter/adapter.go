@@ -18,8 +18,8 @@ import (
 )
 
 // ErrHalted is wrapped by Step's error when the source contradicts the local
-// finalized chain.
-var ErrHalted = errors.New("halted: source conflicts with local finalized chain")
+// finalized chain, or the engine refused a forkchoice state.
+var ErrHalted = reorg.ErrHalted
 
 // Status is a snapshot of the adapter.
 type Status struct {
@@ -52,35 +52,20 @@ type Adapter struct {
 	metrics Metrics
 	onEvent func(Event)
 
-	// tickMu serialises ticks: one source request in flight at a time, so
-	// answers cannot be applied out of order. It guards the fields below.
-	tickMu  sync.Mutex
-	started bool
-	local   reorg.Local
+	// tickMu serialises operations (ticks and tips): one at a time, so that
+	// answers cannot be applied out of order. It guards view and the two
+	// rejected sets.
+	tickMu sync.Mutex
+	// view is the local state; only reorg.Step writes it, through run.
+	view reorg.View
 	// invalid holds blocks the engine called INVALID; descendants holds
-	// targets that build on one. Two rings, so that a stream of descendants
-	// cannot push an INVALID block out and get it sent again.
+	// targets that build on one. Two sets, so that a stream of descendants
+	// cannot push an INVALID block out and get it sent again. reorg.Step
+	// reads them through Params.Rejected and changes them with Reject and
+	// Forgive effects.
 	invalid, descendants *rejectedSet
-	// lastReorg is the head abandoned by the last reorg reported, so a reorg the
-	// engine syncs through over several ticks is reported once.
-	lastReorg common.Hash
-	// engineLost is set from the tick that found the engine's head below the
-	// safe label (it restarted and lost blocks, or its state) until the engine
-	// takes a forkchoice update again: its INVALID answers from before are
-	// then forgiven for blocks the source vouches for.
-	engineLost bool
-	// headOnSafe is set while the local head is known to descend from the
-	// local safe head (the engine took a forkchoice update naming both); the
-	// tip path extends the head only then, and checks it otherwise.
-	headOnSafe bool
-	// lastTipBase is the local head a tip decision was made on.
-	lastTipBase common.Hash
-	// headFresh: the adapter itself set the engine's head just now (a tip);
-	// the tick run at once after it (TickOnTip) need not read it back.
-	headFresh bool
-	// atCache holds the engine's blocks looked up while its head was atHead.
-	atHead  common.Hash
-	atCache map[uint64]eth.L2BlockRef
+	// tipCtx bounds the parent fetches of the tip in flight as a whole.
+	tipCtx context.Context
 
 	statusMu sync.Mutex
 	status   Status
@@ -105,7 +90,7 @@ func New(cfg Config, engine Engine, source safesource.SafeHeadSource, logger log
 		metrics = NoopMetrics{}
 	}
 	cfg = cfg.withDefaults()
-	return &Adapter{
+	a := &Adapter{
 		cfg:         cfg,
 		engine:      engine,
 		source:      source,
@@ -114,7 +99,11 @@ func New(cfg Config, engine Engine, source safesource.SafeHeadSource, logger log
 		invalid:     newRejectedSet(cfg.RejectedCacheSize),
 		descendants: newRejectedSet(cfg.RejectedCacheSize),
 		status:      Status{Source: source.Name()},
-	}, nil
+	}
+	_, builds := source.(safesource.Builder)
+	a.view.Params = reorg.Params{Mode: cfg.SyncMode, TipWindow: uint64(cfg.TipWindow), Builds: builds,
+		TickOnTip: cfg.TickOnTip, Rejected: a.rejectedHash}
+	return a, nil
 }
 
 // OnEvent sets a function called with every event, from the goroutine running
@@ -170,11 +159,11 @@ func (a *Adapter) loop(ctx context.Context, tips <-chan *eth.ExecutionPayloadEnv
 	ticker := time.NewTicker(a.cfg.PollInterval)
 	defer ticker.Stop()
 	for {
-		d, err := a.Step(ctx)
-		if err != nil && ctx.Err() == nil {
-			a.log.Warn("Tick failed", "err", err)
+		done := a.tick(ctx)
+		if done.Err != nil && ctx.Err() == nil {
+			a.log.Warn("Tick failed", "err", done.Err)
 		}
-		if d.Action == reorg.Build && err == nil && ctx.Err() == nil {
+		if done.TickNow && done.Err == nil && ctx.Err() == nil {
 			continue // a block was built: the source may have the next one ready
 		}
 		for due := false; !due; {
@@ -184,15 +173,12 @@ func (a *Adapter) loop(ctx context.Context, tips <-chan *eth.ExecutionPayloadEnv
 			case <-ticker.C:
 				due = true
 			case env := <-tips:
-				d, err := a.Tip(ctx, env)
-				if err != nil && ctx.Err() == nil {
-					a.log.Warn("Tip block not inserted", "err", err)
+				done := a.tip(ctx, env)
+				if done.Err != nil && ctx.Err() == nil {
+					a.log.Warn("Tip block not inserted", "err", done.Err)
 				}
-				if a.cfg.TickOnTip && err == nil && d.SendsForkchoice() {
+				if done.TickNow {
 					due = true // the source has a new head too: read its labels now
-					a.tickMu.Lock()
-					a.headFresh = a.local.Unsafe.Hash == d.Next.Unsafe.Hash
-					a.tickMu.Unlock()
 					continue
 				}
 				select {
@@ -206,13 +192,22 @@ func (a *Adapter) loop(ctx context.Context, tips <-chan *eth.ExecutionPayloadEnv
 }
 
 // Step runs one tick: read the source and the engine, decide, act. It returns
-// the decision taken. Concurrent calls are serialised.
+// the decision taken. Concurrent calls (and Tip) are serialised.
 func (a *Adapter) Step(ctx context.Context) (reorg.Decision, error) {
+	done := a.tick(ctx)
+	return done.Decision, done.Err
+}
+
+// tick runs one tick through reorg.Step and publishes the outcome.
+func (a *Adapter) tick(ctx context.Context) reorg.Done {
 	a.tickMu.Lock()
 	defer a.tickMu.Unlock()
-	d, err := a.tick(ctx)
+	done := a.run(ctx, reorg.Tick{})
+	d, err := done.Decision, done.Err
+	v := a.view
 	a.statusMu.Lock()
-	a.status.Unsafe, a.status.Safe, a.status.Finalized = a.local.Unsafe, a.local.Safe, a.local.Finalized
+	a.status.Unsafe, a.status.Safe, a.status.Finalized = v.Local.Unsafe, v.Local.Safe, v.Local.Finalized
+	a.status.SourceHeads, a.status.Syncing = v.SourceHeads, v.Syncing
 	a.status.LastError = err
 	if d.Reason != "" {
 		a.status.LastAction, a.status.LastReason = d.Action.String(), d.Reason
@@ -228,200 +223,57 @@ func (a *Adapter) Step(ctx context.Context) (reorg.Decision, error) {
 	a.status.Ticks++
 	a.statusMu.Unlock()
 	a.metrics.RecordHalted(halted)
-	a.metrics.RecordHeads(a.local.Unsafe.Number, a.local.Safe.Number, a.local.Finalized.Number)
-	return d, err
+	a.metrics.RecordHeads(v.Local.Unsafe.Number, v.Local.Safe.Number, v.Local.Finalized.Number)
+	return done
 }
 
-func (a *Adapter) tick(ctx context.Context) (reorg.Decision, error) {
-	if err := a.readEngine(ctx); err != nil {
-		return reorg.Decision{}, err
+// run feeds ev to reorg.Step, carries out the effects it returns in order,
+// and feeds their answers back, until the operation is done. It is the only
+// writer of the view.
+func (a *Adapter) run(ctx context.Context, ev reorg.Event) reorg.Done {
+	if _, ok := ev.(reorg.TipArrived); ok {
+		// fetching parents is bounded as a whole by one source timeout, so a
+		// slow feed delays the next tick by at most that
+		var cancel context.CancelFunc
+		a.tipCtx, cancel = context.WithTimeout(ctx, a.cfg.SourceTimeout)
+		defer cancel()
 	}
-	in := reorg.Input{Local: a.local, Mode: a.cfg.SyncMode, Rejected: a.rejectedHash}
-
-	sctx, cancel := context.WithTimeout(ctx, a.cfg.SourceTimeout)
-	in.Heads, in.SourceErr = a.source.Heads(sctx)
-	cancel()
-	if in.SourceErr == nil {
-		a.forgiveVouched(in.Heads)
-		in.ELAtSafe = a.engineAt(ctx, in.Heads.Safe.Number)
-		if in.Heads.Finalized.Number == in.Heads.Safe.Number {
-			in.ELAtFinalized = in.ELAtSafe
-		} else {
-			in.ELAtFinalized = a.engineAt(ctx, in.Heads.Finalized.Number)
-		}
-		if in.Heads.Safe.Number < a.local.Safe.Number {
-			in.ELAtLocalSafe = a.engineAt(ctx, a.local.Safe.Number)
-		}
-	}
-
-	d := reorg.Decide(in)
-	if d.Action == reorg.NeedAncestor {
-		in.Ancestor = reorg.Search(ctx, d, in, a.engineLookup, a.sourceLookup)
-		d = reorg.Decide(in)
-	}
-	a.metrics.RecordDecision(d.Action.String())
-	if d.Action == reorg.Skip || d.Action == reorg.Halt || d.Action == reorg.NeedAncestor {
-		return d, a.act(ctx, in, d)
-	}
-	a.statusMu.Lock()
-	a.status.SourceHeads = in.Heads
-	a.statusMu.Unlock()
-	if err := a.act(ctx, in, d); err != nil {
-		return d, err
-	}
-	// a source that derives blocks itself may want the next one built
-	bd, built, err := a.buildPending(ctx)
-	if built || err != nil {
-		return bd, err
-	}
-	return d, nil
-}
-
-// readEngine reads the engine's head each tick, and all three labels on the
-// first tick or when the head fell below the tracked safe label (the engine
-// restarted and lost blocks).
-func (a *Adapter) readEngine(ctx context.Context) error {
-	if a.headFresh && a.started {
-		a.headFresh = false
-		return nil // the adapter set the head a moment ago (a tip, then TickOnTip)
-	}
-	head, err := a.engineLabel(ctx, eth.Unsafe)
-	if err != nil {
-		return err
-	}
-	if head.Hash != a.local.Unsafe.Hash {
-		a.headOnSafe = false // a head the adapter did not set: not known to hold local safe
-	}
-	if a.started && head.Number >= a.local.Safe.Number {
-		a.local.Unsafe = head
-		return nil
-	}
-	a.local.Unsafe = head // engineAt below reads up to the new head
-	safe, err := a.optionalLabel(ctx, eth.Safe)
-	if err != nil {
-		return err
-	}
-	fin, err := a.optionalLabel(ctx, eth.Finalized)
-	if err != nil {
-		return err
-	}
-	next := reorg.Local{Unsafe: head, Safe: safe, Finalized: fin}
-	if a.started {
-		// finalized never regresses, even when the engine lost it: decisions then
-		// only catch up to a source chain that holds it
-		if old := a.local.Finalized; old.Number > fin.Number || fin.Hash == (common.Hash{}) {
-			next.Finalized = old
-			if at := a.engineAt(ctx, old.Number); !at.Found || at.Ref.Hash != old.Hash {
-				a.log.Error("Engine lost blocks below the finalized head; keeping it and catching up to it",
-					"finalized", old.Number, "finalized_hash", old.Hash, "engine_head", head.Number,
-					"engine_finalized", fin.Number, "engine_finalized_hash", fin.Hash)
+	for {
+		view, effects := reorg.Step(a.view, ev)
+		a.view = view
+		ev = nil
+		for _, e := range effects {
+			if done, ok := e.(reorg.Done); ok {
+				return done
+			}
+			if answer := a.carry(ctx, e); answer != nil {
+				ev = answer
 			}
 		}
-		a.engineLost = true
-		a.log.Error("ALARM: the engine went back below the safe label: it likely restarted and lost blocks or its state "+
-			"(op-geth with its default path-scheme database rewinds after an unclean stop); catching it up again. "+
-			"Remedy: stop it cleanly, or run op-geth with --state.scheme hash",
-			"head", head.Number, "head_hash", head.Hash, "safe", a.local.Safe.Number, "safe_hash", a.local.Safe.Hash,
-			"engine_safe", safe.Number, "engine_safe_hash", safe.Hash)
-	} else {
-		a.log.Info("Read engine heads", "unsafe", head.Number, "unsafe_hash", head.Hash,
-			"safe", safe.Number, "safe_hash", safe.Hash, "finalized", fin.Number, "finalized_hash", fin.Hash)
-	}
-	if next.Safe.Number < next.Finalized.Number || next.Safe.Hash == (common.Hash{}) {
-		next.Safe = next.Finalized
-	}
-	a.local, a.started = next, true
-	return nil
-}
-
-// optionalLabel reads the engine's safe or finalized head; an engine that has
-// none yet (a fresh op-geth answers "not found") gives the zero ref.
-func (a *Adapter) optionalLabel(ctx context.Context, label eth.BlockLabel) (eth.L2BlockRef, error) {
-	ref, err := a.engineLabel(ctx, label)
-	if errors.Is(err, ethereum.NotFound) {
-		a.log.Info("Engine has no head for label yet", "label", label)
-		return eth.L2BlockRef{}, nil
-	}
-	return ref, err
-}
-
-// forgiveVouched forgets, after the engine lost its state, what it called
-// INVALID before for the source's heads: an engine that restarted without its
-// state calls blocks INVALID that are not (op-geth: "links to previously
-// rejected block"), and the source vouches for these.
-func (a *Adapter) forgiveVouched(h safesource.Heads) {
-	if !a.engineLost {
-		return
-	}
-	for _, ref := range []eth.L2BlockRef{h.Safe, h.LocalSafe, h.Finalized} {
-		if a.invalid.remove(ref.Hash) || a.descendants.remove(ref.Hash) {
-			a.log.Warn("Forgetting the engine's INVALID answer for a block the source vouches for: the engine lost its state since",
-				"number", ref.Number, "hash", ref.Hash)
+		if ev == nil {
+			return reorg.Done{Err: fmt.Errorf("engineadapter: the step asked for nothing and did not end: %w", reorg.ErrUnexpected)}
 		}
 	}
 }
 
-// rejectedHash reports whether h was called INVALID, or builds on such a block.
-func (a *Adapter) rejectedHash(h common.Hash) bool { return a.invalid.has(h) || a.descendants.has(h) }
-
-func (a *Adapter) engineLabel(ctx context.Context, label eth.BlockLabel) (eth.L2BlockRef, error) {
+// readLabel reads one of the engine's heads. An engine that has no safe or
+// finalized head yet (a fresh op-geth answers "not found") gives the zero ref.
+func (a *Adapter) readLabel(ctx context.Context, label eth.BlockLabel) (eth.L2BlockRef, error) {
 	ectx, cancel := context.WithTimeout(ctx, a.cfg.EngineTimeout)
 	defer cancel()
 	ref, err := a.engine.L2BlockRefByLabel(ectx, label)
+	if errors.Is(err, ethereum.NotFound) && label != eth.Unsafe {
+		a.log.Info("Engine has no head for label yet", "label", label)
+		return eth.L2BlockRef{}, nil
+	}
 	if err != nil {
 		return eth.L2BlockRef{}, fmt.Errorf("engine %s head: %w", label, err)
 	}
 	return ref, nil
 }
 
-// engineAt reads the engine's canonical block at height n. Heights above the
-// engine's head are not asked for. Blocks found are remembered while the
-// engine's head stays the same block: its canonical chain is then the same,
-// so a tick in which nothing changed reads the engine's head and nothing else.
-func (a *Adapter) engineAt(ctx context.Context, n uint64) reorg.Lookup {
-	head := a.local.Unsafe
-	if n > head.Number {
-		return reorg.Lookup{}
-	}
-	if a.atCache == nil || a.atHead != head.Hash {
-		a.atHead, a.atCache = head.Hash, map[uint64]eth.L2BlockRef{}
-	}
-	if ref, ok := a.atCache[n]; ok {
-		return reorg.Lookup{Ref: ref, Found: true}
-	}
-	ref, err := a.engineLookup(ctx, n)
-	switch {
-	case errors.Is(err, ethereum.NotFound):
-		return reorg.Lookup{}
-	case err != nil:
-		return reorg.Lookup{Err: err}
-	}
-	if len(a.atCache) < maxRememberedLookups {
-		a.atCache[n] = ref
-	}
-	return reorg.Lookup{Ref: ref, Found: true}
-}
-
-// rememberLabels remembers the local head, safe and finalized blocks as the
-// engine's at their heights, right after the engine answered VALID to a
-// forkchoice update naming them: it checked that they are its canonical chain.
-func (a *Adapter) rememberLabels() {
-	a.atHead, a.atCache = a.local.Unsafe.Hash, map[uint64]eth.L2BlockRef{}
-	for _, ref := range []eth.L2BlockRef{a.local.Unsafe, a.local.Safe, a.local.Finalized} {
-		if ref.Hash != (common.Hash{}) {
-			a.atCache[ref.Number] = ref
-		}
-	}
-}
-
-// forgetEngineBlocks drops the remembered blocks. It is called before the
-// adapter writes to the engine: a block read while the engine moved under the
-// head read at the start of a tick must not outlive a later return to that head.
-func (a *Adapter) forgetEngineBlocks() { a.atHead, a.atCache = common.Hash{}, nil }
-
-// maxRememberedLookups bounds the blocks remembered for one engine head: a
-// tick looks up at most three heights.
-const maxRememberedLookups = 8
+// rejectedHash reports whether h was called INVALID, or builds on such a block.
+func (a *Adapter) rejectedHash(h common.Hash) bool { return a.invalid.has(h) || a.descendants.has(h) }
 
 func (a *Adapter) engineLookup(ctx context.Context, n uint64) (eth.L2BlockRef, error) {
 	ectx, cancel := context.WithTimeout(ctx, a.cfg.EngineTimeout)
@@ -443,8 +295,9 @@ func (a *Adapter) sourceLookup(ctx context.Context, n uint64) (eth.L2BlockRef, e
 // long backfill moves it every window), so that Status and the head metrics
 // do not stand still until the tick ends.
 func (a *Adapter) setStatusHead(head eth.L2BlockRef) {
+	l := a.view.Local
 	a.statusMu.Lock()
 	a.status.Unsafe = head
 	a.statusMu.Unlock()
-	a.metrics.RecordHeads(head.Number, a.local.Safe.Number, a.local.Finalized.Number)
+	a.metrics.RecordHeads(head.Number, l.Safe.Number, l.Finalized.Number)
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
 	"github.com/ethereum/go-ethereum"
-	"github.com/ethereum/go-ethereum/common"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lightcl/lightcl/reorg"
@@ -26,7 +25,7 @@ var _ PayloadProvider = (*sources.L2Client)(nil)
 
 // ErrBackfillInvalid is wrapped when the engine calls a backfilled payload
 // INVALID; the backfill stops there.
-var ErrBackfillInvalid = errors.New("engine declared a backfilled payload INVALID")
+var ErrBackfillInvalid = reorg.ErrBackfillInvalid
 
 // progressEvery is how often a running backfill logs its progress.
 const progressEvery = 5 * time.Second
@@ -36,8 +35,15 @@ const progressEvery = 5 * time.Second
 // payloads is fetched in parallel. The first must build on d.Ancestor and the
 // last must be the decision's target; a provider on another chain is an error.
 // When the blocks extend the engine's head, the head is moved forward every
-// window, so a crash loses at most one window of work.
-func (a *Adapter) backfill(ctx context.Context, d reorg.Decision) error {
+// window (keeping l's safe and finalized labels), so a crash loses at most one
+// window of work; the answer names the last head so moved.
+func (a *Adapter) backfill(ctx context.Context, d reorg.Decision, l reorg.Local) reorg.Backfilled {
+	var res reorg.Backfilled
+	res.Err = a.backfillBlocks(ctx, d, l, &res)
+	return res
+}
+
+func (a *Adapter) backfillBlocks(ctx context.Context, d reorg.Decision, l reorg.Local, res *reorg.Backfilled) error {
 	from, to := d.BackfillFrom, d.BackfillTo
 	if from > to {
 		return nil
@@ -46,7 +52,7 @@ func (a *Adapter) backfill(ctx context.Context, d reorg.Decision) error {
 	if d.BackfillBase != (eth.L2BlockRef{}) {
 		base = d.BackfillBase
 	}
-	extends := base.Hash == a.local.Unsafe.Hash
+	extends := base.Hash == l.Unsafe.Hash
 	window := uint64(a.cfg.BackfillWindow)
 	total := to - from + 1
 	start, lastLog := time.Now(), time.Now()
@@ -94,7 +100,7 @@ func (a *Adapter) backfill(ctx context.Context, d reorg.Decision) error {
 		for _, env := range f.envs {
 			p := env.ExecutionPayload
 			if a.invalid.has(p.BlockHash) {
-				a.rejectTarget(ctx, d, p)
+				res.TargetBuildsOnIt = a.sourceHolds(ctx, p)
 				return fmt.Errorf("backfill: block %d (%s): %w earlier; not sending it again",
 					uint64(p.BlockNumber), p.BlockHash, ErrBackfillInvalid)
 			}
@@ -104,7 +110,8 @@ func (a *Adapter) backfill(ctx context.Context, d reorg.Decision) error {
 			}
 			if err := a.insert(ctx, env); err != nil {
 				if errors.Is(err, ErrBackfillInvalid) {
-					a.rejectTarget(ctx, d, p)
+					res.Invalid = p.BlockHash
+					res.TargetBuildsOnIt = a.sourceHolds(ctx, p)
 				}
 				return err
 			}
@@ -122,9 +129,10 @@ func (a *Adapter) backfill(ctx context.Context, d reorg.Decision) error {
 			if err := a.onSourceChain(ctx, parent); err != nil {
 				return err
 			}
-			if err := a.checkpoint(ctx, parent); err != nil {
+			if err := a.checkpoint(ctx, parent, l); err != nil {
 				return err
 			}
+			res.Head = parent
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -208,7 +216,6 @@ func (a *Adapter) insert(ctx context.Context, env *eth.ExecutionPayloadEnvelope)
 		case eth.ExecutionValid:
 			return nil
 		case eth.ExecutionInvalid, eth.ExecutionInvalidBlockHash:
-			a.invalid.add(p.BlockHash)
 			return fmt.Errorf("backfill: block %d (%s): %w: %s", uint64(p.BlockNumber), p.BlockHash, ErrBackfillInvalid, validationError(*res))
 		case eth.ExecutionSyncing, eth.ExecutionAccepted:
 			if attempt > 1 {
@@ -247,16 +254,16 @@ func (a *Adapter) recoverParent(ctx context.Context, p *eth.ExecutionPayload) er
 }
 
 // checkpoint moves the engine's head to the last backfilled block, keeping
-// safe and finalized, so that work survives a crash. A label above the
-// checkpoint (an engine that lost blocks below it is being rebuilt) is not
+// l's safe and finalized labels, so that work survives a crash. A label above
+// the checkpoint (an engine that lost blocks below it is being rebuilt) is not
 // named: the engine keeps its own until the backfill's last update.
-func (a *Adapter) checkpoint(ctx context.Context, head eth.L2BlockRef) error {
+func (a *Adapter) checkpoint(ctx context.Context, head eth.L2BlockRef, l reorg.Local) error {
 	fc := eth.ForkchoiceState{HeadBlockHash: head.Hash}
-	if a.local.Safe.Number <= head.Number {
-		fc.SafeBlockHash = a.local.Safe.Hash
+	if l.Safe.Number <= head.Number {
+		fc.SafeBlockHash = l.Safe.Hash
 	}
-	if a.local.Finalized.Number <= head.Number {
-		fc.FinalizedBlockHash = a.local.Finalized.Hash
+	if l.Finalized.Number <= head.Number {
+		fc.FinalizedBlockHash = l.Finalized.Hash
 	}
 	res, _, err := a.sendForkchoice(ctx, fc)
 	if err != nil {
@@ -265,8 +272,6 @@ func (a *Adapter) checkpoint(ctx context.Context, head eth.L2BlockRef) error {
 	if res.PayloadStatus.Status != eth.ExecutionValid {
 		return fmt.Errorf("backfill: checkpoint at %d (%s) answered %s", head.Number, head.Hash, res.PayloadStatus.Status)
 	}
-	a.local.Unsafe = head
-	a.headOnSafe = fc.SafeBlockHash != (common.Hash{}) // the engine took the head with safe as its ancestor
 	a.setStatusHead(head)
 	return nil
 }
@@ -285,15 +290,15 @@ func (a *Adapter) onSourceChain(ctx context.Context, ref eth.L2BlockRef) error {
 	return nil
 }
 
-// rejectTarget marks the decision's target as building on the INVALID block p,
-// if p is the source's block at its height; a provider's block on another
-// chain says nothing of the source's head.
-func (a *Adapter) rejectTarget(ctx context.Context, d reorg.Decision, p *eth.ExecutionPayload) {
+// sourceHolds reports whether the INVALID block p is the source's block at
+// its height, so that the decision's target builds on it too; a provider's
+// block on another chain says nothing of the source's head.
+func (a *Adapter) sourceHolds(ctx context.Context, p *eth.ExecutionPayload) bool {
 	bad := eth.L2BlockRef{Hash: p.BlockHash, Number: uint64(p.BlockNumber)}
 	if err := a.onSourceChain(ctx, bad); err != nil {
 		a.log.Warn("INVALID block is the provider's, not the source's; the source's head stays eligible",
 			"number", bad.Number, "hash", bad.Hash, "err", err)
-		return
+		return false
 	}
-	a.descendants.add(d.Forkchoice.HeadBlockHash)
+	return true
 }
