@@ -118,7 +118,7 @@ func (ReadEngineLabels) effect() {}
 func (ReadSource) effect()       {}
 func (ReadEngineAt) effect()     {}
 func (FindAncestor) effect()     {}
-func (BackfillBlocks) effect()         {}
+func (BackfillBlocks) effect()   {}
 func (SendForkchoice) effect()   {}
 func (ReadBuildRequest) effect() {}
 func (BuildBlock) effect()       {}

@@ -55,9 +55,9 @@ type op struct {
 	phase phase
 	// then is what the engine reads at start lead to: the source (a tick) or
 	// the tip's own reads.
-	in      Input    // the tick's decision input
-	d       Decision // the tick's decision (or the build's, once asked)
-	tickD   Decision // the tick's own decision, returned when no block is built
+	in       Input    // the tick's decision input
+	d        Decision // the tick's decision (or the build's, once asked)
+	tickD    Decision // the tick's own decision, returned when no block is built
 	heights  []uint64 // the heights a pending lookup answers
 	phaseAsk []uint64 // the heights the pending ReadEngineAt asked the engine for
 	// forgiven holds hashes Forgive effects were asked for in this tick: they
