@@ -1,6 +1,8 @@
 package reorg
 
 import (
+	"fmt"
+
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum/go-ethereum/common"
 
@@ -170,6 +172,18 @@ const (
 	NoteTipIgnored
 	NoteUnsafeAdvanced
 )
+
+var noteNames = [...]string{"engine-read", "engine-went-back", "decided", "skipped", "held", "halted", "safe-label-only",
+	"backfill-failed", "refused", "restored", "restore-failed", "invalid", "syncing", "reorged", "safe-advanced",
+	"finalized-advanced", "built", "tip-ignored", "unsafe-advanced"}
+
+// String returns the note's name.
+func (k NoteKind) String() string {
+	if k < 0 || int(k) >= len(noteNames) {
+		return fmt.Sprintf("note(%d)", int(k))
+	}
+	return noteNames[k]
+}
 
 // Note is what a Report tells; which fields are set depends on Kind.
 type Note struct {

@@ -53,8 +53,6 @@ const (
 type op struct {
 	tip   bool
 	phase phase
-	// then is what the engine reads at start lead to: the source (a tick) or
-	// the tip's own reads.
 	in       Input    // the tick's decision input
 	d        Decision // the tick's decision (or the build's, once asked)
 	tickD    Decision // the tick's own decision, returned when no block is built

@@ -1,8 +1,12 @@
 // Command embed runs lightcl's engine adapter end to end on an embedded
 // default: an in-memory execution engine served over HTTP JSON-RPC with JWT
 // (lightcl's test EL), a source whose safe and finalized heads advance as a
-// derivation pipeline's would, and the adapter between them. It prints every
-// event and the final heads, then exits.
+// derivation pipeline's would, and the adapter between them; the embedding
+// node's own unsafe blocks reach the engine through Adapter.Tip. It prints
+// every event and the final heads. Then it runs the same chain with lightcl as
+// an advisor: no adapter, the node feeds reorg.Step and carries out its
+// effects itself (advisor.go). It exits 0 when the engine ends on the
+// expected heads both ways.
 //
 //	go run ./examples/embed [-ticks 12] [-interval 100ms] [-v]
 package main
@@ -15,8 +19,10 @@ import (
 	"time"
 
 	"github.com/ethereum-optimism/optimism/op-service/client"
+	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/node"
 	"github.com/ethereum/go-ethereum/rpc"
@@ -35,7 +41,14 @@ func main() {
 	if *verbose {
 		level = log.LevelInfo
 	}
-	if err := run(*ticks, *interval, log.NewLogger(log.NewTerminalHandlerWithLevel(os.Stderr, level, false))); err != nil {
+	logger := log.NewLogger(log.NewTerminalHandlerWithLevel(os.Stderr, level, false))
+	// the adapter drives the engine; then the same chain with lightcl as an
+	// advisor to a node that drives its engine itself
+	if err := run(*ticks, *interval, logger); err != nil {
+		fmt.Fprintln(os.Stderr, "embed:", err)
+		os.Exit(1)
+	}
+	if err := advise(*ticks, logger); err != nil {
 		fmt.Fprintln(os.Stderr, "embed:", err)
 		os.Exit(1)
 	}
@@ -45,7 +58,9 @@ func run(ticks int, interval time.Duration, logger log.Logger) error {
 	if ticks < 1 || interval <= 0 {
 		return fmt.Errorf("-ticks must be ≥ 1 and -interval > 0, got %d and %s", ticks, interval)
 	}
-	// The engine: 4 blocks per tick are produced ahead of what is safe.
+	// The chain: the embedding node's own unsafe pipeline (its gossip, say)
+	// has 4 blocks per tick, ahead of what is safe. The engine starts with the
+	// first 8; the rest reach it through the adapter's tip path.
 	tree := testutil.NewTree()
 	blocks := tree.Extend(tree.Genesis().Hash(), 4*ticks+8, 1)
 	secret := testutil.NewJWTSecret()
@@ -54,8 +69,8 @@ func run(ticks int, interval time.Duration, logger log.Logger) error {
 		return err
 	}
 	defer el.Close()
-	el.Insert(blocks...)
-	el.SetForkchoice(blocks[len(blocks)-1].Hash(), common.Hash{}, common.Hash{})
+	el.Insert(blocks[:8]...)
+	el.SetForkchoice(blocks[7].Hash(), common.Hash{}, common.Hash{})
 
 	ctx := context.Background()
 	rpcClient, err := client.NewRPC(ctx, logger, el.URL(),
@@ -78,10 +93,24 @@ func run(ticks int, interval time.Duration, logger log.Logger) error {
 		return err
 	}
 	adapter.OnEvent(func(e engineadapter.Event) {
+		if e.Kind == engineadapter.UnsafeAdvanced {
+			fmt.Printf("event %-18s unsafe %3d\n", e.Kind, e.New.Unsafe.Number)
+			return
+		}
 		fmt.Printf("event %-18s safe %3d  finalized %3d  (%s)\n", e.Kind, e.New.Safe.Number, e.New.Finalized.Number, e.Decision.Action)
 	})
 
 	for i := 1; i <= ticks; i++ {
+		// the node's own pipeline hands the adapter its new unsafe blocks
+		for _, b := range blocks[4*i+4 : 4*i+8] {
+			env, err := payload(tree, b)
+			if err != nil {
+				return err
+			}
+			if _, err := adapter.Tip(ctx, env); err != nil {
+				return fmt.Errorf("tip %d: %w", b.NumberU64(), err)
+			}
+		}
 		safe, fin := tree.Ref(blocks[3*i]), tree.Ref(blocks[2*i])
 		if err := source.Set(safesource.Heads{Safe: safe, LocalSafe: safe, Finalized: fin}); err != nil {
 			return err
@@ -100,4 +129,13 @@ func run(ticks int, interval time.Duration, logger log.Logger) error {
 		return fmt.Errorf("engine labels and adapter status disagree")
 	}
 	return nil
+}
+
+// payload is block b as the engine takes it.
+func payload(tree *testutil.Tree, b *types.Block) (*eth.ExecutionPayloadEnvelope, error) {
+	p, err := eth.BlockAsPayload(b, tree.RollupConfig())
+	if err != nil {
+		return nil, fmt.Errorf("block %d as a payload: %w", b.NumberU64(), err)
+	}
+	return &eth.ExecutionPayloadEnvelope{ExecutionPayload: p, ParentBeaconBlockRoot: b.BeaconRoot()}, nil
 }

@@ -12,3 +12,8 @@ func TestRun(t *testing.T) {
 	require.NoError(t, run(4, time.Millisecond, log.NewLogger(log.DiscardHandler())))
 	require.Error(t, run(0, time.Millisecond, log.NewLogger(log.DiscardHandler())))
 }
+
+func TestAdvise(t *testing.T) {
+	require.NoError(t, advise(4, log.NewLogger(log.DiscardHandler())))
+	require.Error(t, advise(0, log.NewLogger(log.DiscardHandler())))
+}

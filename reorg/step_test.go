@@ -1,0 +1,238 @@
+package reorg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/ethereum-optimism/optimism/op-service/eth"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lightcl/lightcl/safesource"
+)
+
+// stepWorld answers Step's effects from two chains in memory: the engine's
+// (up to its head) and the source's. A scenario is then a list of events
+// and the effects they produced, with no I/O.
+type stepWorld struct {
+	el       chain // the engine's canonical chain; el[head] is its head
+	head     uint64
+	labels   Local // the engine's safe and finalized heads
+	src      chain
+	heads    safesource.Heads
+	refuse   bool // answer the next tick forkchoice update with -38002
+	rejected map[common.Hash]bool
+	trace    []string
+}
+
+func (w *stepWorld) engineChain() chain { return w.el[:w.head+1] }
+
+// drive feeds ev to Step and carries out the effects until Done, recording
+// each effect's name; it returns the final view and the Done effect.
+func (w *stepWorld) drive(t *testing.T, v View, ev Event) (View, Done) {
+	t.Helper()
+	if w.rejected == nil {
+		w.rejected = map[common.Hash]bool{}
+	}
+	v.Params.Rejected = func(h common.Hash) bool { return w.rejected[h] }
+	ctx := context.Background()
+	for range 100 {
+		var effects []Effect
+		v, effects = Step(v, ev)
+		ev = nil
+		for _, e := range effects {
+			w.trace = append(w.trace, name(e))
+			switch e := e.(type) {
+			case ReadEngineHead:
+				ev = EngineHeadRead{Head: w.el[w.head]}
+			case ReadEngineLabels:
+				ev = EngineLabelsRead{Safe: w.labels.Safe, Finalized: w.labels.Finalized}
+			case ReadSource:
+				ev = SourceRead{Heads: w.heads}
+			case ReadEngineAt:
+				got := make([]Lookup, len(e.Heights))
+				for i, n := range e.Heights {
+					got[i] = w.engineChain().at(n)
+				}
+				ev = EngineBlocksRead{Lookups: got}
+			case FindAncestor:
+				ev = AncestorFound{Result: *Search(ctx, e.Decision, e.Input, w.engineChain().lookup, w.src.lookup)}
+			case SendForkchoice:
+				ev = w.forkchoice(e)
+			case InsertTips:
+				ev = TipsInserted{Inserted: uint64(len(e.Chain))}
+			case Reject:
+				w.rejected[e.Hash] = true
+			case Forgive:
+				delete(w.rejected, e.Ref.Hash)
+			case Done:
+				return v, e
+			}
+		}
+		require.NotNil(t, ev, "Step asked for nothing and did not end; trace %v", w.trace)
+	}
+	t.Fatalf("no Done after 100 steps; trace %v", w.trace)
+	return v, Done{}
+}
+
+// forkchoice moves the engine's head to a block of either chain.
+func (w *stepWorld) forkchoice(e SendForkchoice) ForkchoiceAnswered {
+	if w.refuse && e.Purpose != ForRestore {
+		w.refuse = false
+		return ForkchoiceAnswered{Refused: true, Err: errors.New("-38002")}
+	}
+	for _, c := range []chain{w.el, w.src} {
+		for _, b := range c {
+			if b.Hash == e.State.HeadBlockHash {
+				w.el, w.head = c, b.Number
+				return ForkchoiceAnswered{Status: eth.ExecutionValid}
+			}
+		}
+	}
+	return ForkchoiceAnswered{Status: eth.ExecutionSyncing}
+}
+
+// name is an effect's name in a trace: its type, and for a report its note.
+func name(e Effect) string {
+	switch e := e.(type) {
+	case Report:
+		return "Report:" + e.Note.Kind.String()
+	case SendForkchoice:
+		return fmt.Sprintf("SendForkchoice:%d", e.Purpose)
+	case ReadEngineAt:
+		return fmt.Sprintf("ReadEngineAt%v", e.Heights)
+	}
+	return fmt.Sprintf("%T", e)[len("reorg."):]
+}
+
+func tipPayload(b eth.L2BlockRef) *eth.ExecutionPayloadEnvelope {
+	return &eth.ExecutionPayloadEnvelope{ExecutionPayload: &eth.ExecutionPayload{
+		BlockHash: b.Hash, ParentHash: b.ParentHash, BlockNumber: eth.Uint64Quantity(b.Number), Timestamp: hexutil.Uint64(b.Time)}}
+}
+
+func TestStepScenarioFirstTickThenQuiet(t *testing.T) {
+	c := newChain(1, 30)
+	w := &stepWorld{el: c, head: 20, src: c, heads: heads(c, 10, 15)}
+	v, done := w.drive(t, View{}, Tick{})
+	require.NoError(t, done.Err)
+	require.Equal(t, Consolidate, done.Decision.Action)
+	require.Equal(t, []string{"ReadEngineHead", "ReadEngineLabels", "Report:engine-read", "ReadSource", "ReadEngineAt[15 10]",
+		"Report:decided", "SendForkchoice:0", "Report:safe-advanced", "Report:finalized-advanced", "Done"}, w.trace)
+	require.Equal(t, local(c, 10, 15, 20), v.Local)
+	require.True(t, v.HeadOnSafe)
+	require.False(t, v.Busy())
+
+	w.trace = nil
+	v, done = w.drive(t, v, Tick{})
+	require.NoError(t, done.Err)
+	require.Equal(t, Hold, done.Decision.Action)
+	require.Equal(t, []string{"ReadEngineHead", "ReadSource", "Report:decided", "Report:held", "Done"}, w.trace,
+		"a tick in which nothing changed reads the engine's head and the source, nothing else")
+	require.Equal(t, local(c, 10, 15, 20), v.Local)
+}
+
+func TestStepScenarioTipExtendsTheHeadWithoutAnEngineRead(t *testing.T) {
+	c := newChain(1, 30)
+	w := &stepWorld{el: c, head: 20, src: c, heads: heads(c, 10, 15)}
+	v, _ := w.drive(t, View{Params: Params{TipWindow: 64}}, Tick{})
+
+	w.trace = nil
+	v, done := w.drive(t, v, TipArrived{Payload: tipPayload(c[21])})
+	require.NoError(t, done.Err)
+	require.True(t, done.IsTip)
+	require.Equal(t, TipInsert, done.Tip.Action)
+	require.EqualValues(t, 1, done.Inserted)
+	require.Equal(t, []string{"Report:decided", "InsertTips", "SendForkchoice:1", "Report:unsafe-advanced", "Done"}, w.trace)
+	require.Equal(t, eth.ForkchoiceState{HeadBlockHash: c[21].Hash, SafeBlockHash: c[15].Hash, FinalizedBlockHash: c[10].Hash},
+		done.Tip.Forkchoice, "nothing from a tip moves safe or finalized")
+	require.Equal(t, c[21].Hash, v.Local.Unsafe.Hash)
+	require.Equal(t, local(c, 10, 15, 20).Safe, v.Local.Safe)
+
+	// the next tick knows the head it set and the labels: no engine block read
+	w.trace = nil
+	_, done = w.drive(t, v, Tick{})
+	require.NoError(t, done.Err)
+	require.Equal(t, []string{"ReadEngineHead", "ReadSource", "Report:decided", "Report:held", "Done"}, w.trace)
+}
+
+func TestStepScenarioTipBelowSafeIsIgnored(t *testing.T) {
+	c := newChain(1, 30)
+	w := &stepWorld{el: c, head: 20, src: c, heads: heads(c, 10, 15)}
+	v, _ := w.drive(t, View{Params: Params{TipWindow: 64}}, Tick{})
+	w.trace = nil
+	v2, done := w.drive(t, v, TipArrived{Payload: tipPayload(c[14])})
+	require.NoError(t, done.Err)
+	require.Equal(t, TipIgnore, done.Tip.Action)
+	require.Equal(t, []string{"Report:decided", "Report:tip-ignored", "Done"}, w.trace)
+	require.Equal(t, v.Local, v2.Local)
+}
+
+func TestStepScenarioRefusedStatePutsTheHeadBack(t *testing.T) {
+	c := newChain(1, 30)
+	w := &stepWorld{el: c, head: 20, src: c, heads: heads(c, 10, 15)}
+	v, _ := w.drive(t, View{}, Tick{})
+
+	w.heads, w.refuse, w.trace = heads(c, 12, 18), true, nil
+	v, done := w.drive(t, v, Tick{})
+	require.ErrorIs(t, done.Err, ErrHalted)
+	require.Equal(t, []string{"ReadEngineHead", "ReadSource", "ReadEngineAt[18 12]", "Report:decided", "SendForkchoice:0",
+		"Reject", "SendForkchoice:2", "Report:restored", "Report:refused", "Done"}, w.trace)
+	require.True(t, w.rejected[c[20].Hash], "the refused head is never sent again")
+	require.Equal(t, local(c, 10, 15, 15), v.Local, "the head is put back at local safe; the labels stay")
+	require.True(t, v.HeadOnSafe)
+}
+
+func TestStepScenarioForgivesWhatTheSourceVouchesForAfterTheEngineWentBack(t *testing.T) {
+	c := newChain(1, 30)
+	w := &stepWorld{el: c, head: 20, src: c, heads: heads(c, 10, 15)}
+	v, _ := w.drive(t, View{}, Tick{})
+
+	// the engine restarts holding only blocks up to 5, and has called the
+	// source's next safe head INVALID
+	w.head, w.labels = 5, Local{Safe: c[5], Finalized: c[5]}
+	w.heads = heads(c, 12, 18)
+	w.rejected = map[common.Hash]bool{c[18].Hash: true}
+	w.trace = nil
+	v, done := w.drive(t, v, Tick{})
+	require.NoError(t, done.Err)
+	require.Contains(t, w.trace, "Report:engine-went-back")
+	require.Contains(t, w.trace, "Forgive")
+	require.Equal(t, CatchUp, done.Decision.Action)
+	require.False(t, w.rejected[c[18].Hash])
+	require.Equal(t, local(c, 10, 18, 18), v.Local, "finalized moves once the engine is seen to hold the source's")
+	require.False(t, v.EngineLost, "the engine took an update again")
+}
+
+func TestStepLeavesTheViewItWasGiven(t *testing.T) {
+	c := newChain(1, 30)
+	w := &stepWorld{el: c, head: 20, src: c, heads: heads(c, 10, 15)}
+	v, _ := w.drive(t, View{}, Tick{})
+
+	busy, first := Step(v, Tick{})
+	require.True(t, busy.Busy())
+	for range 2 { // the same view and event give the same answer: busy was not changed by the first call
+		next, effects := Step(busy, EngineHeadRead{Head: c[20]})
+		require.Equal(t, []Effect{ReadSource{}}, effects)
+		require.True(t, next.Busy())
+	}
+	require.Equal(t, []Effect{ReadEngineHead{}}, first)
+}
+
+func TestStepRefusesEventsItDidNotAskFor(t *testing.T) {
+	v, effects := Step(View{}, EngineHeadRead{})
+	require.False(t, v.Busy())
+	require.Len(t, effects, 1)
+	require.ErrorIs(t, effects[0].(Done).Err, ErrUnexpected)
+
+	busy, _ := Step(View{}, Tick{}) // waits for the engine's head
+	v, effects = Step(busy, SourceRead{})
+	require.False(t, v.Busy(), "the operation ends")
+	require.ErrorIs(t, effects[len(effects)-1].(Done).Err, ErrUnexpected)
+
+	v, effects = Step(busy, Tick{})
+	require.False(t, v.Busy())
+	require.ErrorIs(t, effects[len(effects)-1].(Done).Err, ErrUnexpected, "a new operation cannot start while one is in flight")
+}
