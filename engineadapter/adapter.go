@@ -101,8 +101,10 @@ func New(cfg Config, engine Engine, source safesource.SafeHeadSource, logger log
 		status:      Status{Source: source.Name()},
 	}
 	_, builds := source.(safesource.Builder)
+	// a feed that announces its heads starts the tick itself (see loop)
+	_, announces := cfg.Tip.(HeadAnnouncer)
 	a.view.Params = reorg.Params{Mode: cfg.SyncMode, TipWindow: uint64(cfg.TipWindow), Builds: builds,
-		TickOnTip: cfg.TickOnTip, Rejected: a.rejectedHash}
+		TickOnTip: cfg.TickOnTip && !announces, Rejected: a.rejectedHash}
 	return a, nil
 }
 
@@ -158,6 +160,10 @@ func (a *Adapter) Run(ctx context.Context) error {
 func (a *Adapter) loop(ctx context.Context, tips <-chan *eth.ExecutionPayloadEnvelope) {
 	ticker := time.NewTicker(a.cfg.PollInterval)
 	defer ticker.Stop()
+	var announced <-chan struct{} // nil: never ready
+	if an, ok := a.cfg.Tip.(HeadAnnouncer); ok && a.cfg.TickOnTip {
+		announced = an.Announcements()
+	}
 	for {
 		done := a.tick(ctx)
 		if done.Err != nil && ctx.Err() == nil {
@@ -172,6 +178,8 @@ func (a *Adapter) loop(ctx context.Context, tips <-chan *eth.ExecutionPayloadEnv
 				return
 			case <-ticker.C:
 				due = true
+			case <-announced:
+				due = true // the source has a new head too: read its labels while the feed fetches the payload
 			case env := <-tips:
 				done := a.tip(ctx, env)
 				if done.Err != nil && ctx.Err() == nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/beacon/engine"
 	"github.com/ethereum/go-ethereum/rpc"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/lightcl/lightcl/reorg"
 	"github.com/lightcl/lightcl/safesource"
@@ -29,10 +30,15 @@ func (a *Adapter) carry(ctx context.Context, e reorg.Effect) reorg.Event {
 		fin, err := a.readLabel(ctx, eth.Finalized)
 		return reorg.EngineLabelsRead{Safe: safe, Finalized: fin, Err: err}
 	case reorg.ReadSource:
-		sctx, cancel := context.WithTimeout(ctx, a.cfg.SourceTimeout)
-		defer cancel()
-		heads, err := a.source.Heads(sctx)
-		return reorg.SourceRead{Heads: heads, Err: err}
+		return a.readSource(ctx)
+	case reorg.ReadHeads:
+		// the source's round trip and the engine's overlap
+		var g errgroup.Group
+		var src reorg.SourceRead
+		g.Go(func() error { src = a.readSource(ctx); return nil })
+		head, err := a.readLabel(ctx, eth.Unsafe)
+		_ = g.Wait()
+		return reorg.HeadsRead{Engine: reorg.EngineHeadRead{Head: head, Err: err}, Source: src}
 	case reorg.ReadEngineAt:
 		got := make([]reorg.Lookup, len(e.Heights))
 		for i, n := range e.Heights {
@@ -83,6 +89,13 @@ func (a *Adapter) carry(ctx context.Context, e reorg.Effect) reorg.Event {
 		a.log.Error("Effect not carried out: unknown to the adapter", "effect", fmt.Sprintf("%T", e))
 	}
 	return nil
+}
+
+func (a *Adapter) readSource(ctx context.Context) reorg.SourceRead {
+	sctx, cancel := context.WithTimeout(ctx, a.cfg.SourceTimeout)
+	defer cancel()
+	heads, err := a.source.Heads(sctx)
+	return reorg.SourceRead{Heads: heads, Err: err}
 }
 
 // forkchoice sends a forkchoice update and counts the answer.

@@ -39,10 +39,13 @@ type Config struct {
 	// to by the engine (EL-sync mode) or waits for the safe head (backfill
 	// mode). Default 64.
 	TipWindow int
-	// TickOnTip runs a tick as soon as a tip block has been taken, rather than
-	// at the next PollInterval: for a source whose safe head is read from the
-	// same node as the tip (an L2 EL), so that a new head also brings its safe
-	// and finalized labels at once, and PollInterval is only the fallback.
+	// TickOnTip runs a tick as soon as the tip feed has a new head, rather
+	// than at the next PollInterval: for a source whose safe head is read from
+	// the same node as the tip (an L2 EL), so that a new head also brings its
+	// safe and finalized labels at once, and PollInterval is only the
+	// fallback. A feed that announces its heads (HeadAnnouncer, as
+	// tipfeed.Remote does) starts the tick when the head is announced, while
+	// its payload is fetched; another starts it once its tip block is taken.
 	TickOnTip bool
 }
 

@@ -26,6 +26,16 @@ type TipFeed interface {
 	PayloadByHash(ctx context.Context, hash common.Hash) (*eth.ExecutionPayloadEnvelope, error)
 }
 
+// HeadAnnouncer is a TipFeed that tells when its remote has a new head,
+// before it fetches the payload. With Config.TickOnTip, Run then starts a tick
+// at once, so the safe labels read from the same remote need not wait for the
+// tip block's fetch and insertion.
+type HeadAnnouncer interface {
+	// Announcements receives a value each time the remote has a new head; a
+	// pending value may stand for several. The feed never blocks on it.
+	Announcements() <-chan struct{}
+}
+
 // ErrTipFeed is wrapped when a tip feed hands out a block that does not fit
 // what was asked (another hash or height than the parent asked for).
 var ErrTipFeed = reorg.ErrTipFeed

@@ -352,6 +352,78 @@ func TestTickOnTip(t *testing.T) {
 	}
 }
 
+// announcingFeed is a treeFeed that announces its heads, and holds each
+// pushed block back until the test releases it (the payload "being fetched").
+type announcingFeed struct {
+	*treeFeed
+	announced chan struct{}
+	release   chan struct{}
+}
+
+func (f *announcingFeed) Announcements() <-chan struct{} { return f.announced }
+
+func (f *announcingFeed) Run(ctx context.Context, out chan<- *eth.ExecutionPayloadEnvelope) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case b := <-f.push:
+			f.announced <- struct{}{}
+			select {
+			case <-f.release:
+			case <-ctx.Done():
+				return nil
+			}
+			env, err := f.envelope(b)
+			if err != nil {
+				return err
+			}
+			select {
+			case out <- env:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
+}
+
+// TestTickOnTipStartsAtTheAnnouncement: with a feed that announces its heads,
+// TickOnTip's tick starts when the head is announced, before its payload is
+// there: the source's new labels land while the tip is still being fetched,
+// and no second tick follows the tip.
+func TestTickOnTipStartsAtTheAnnouncement(t *testing.T) {
+	r := newTipRig(t, reorg.ELSync)
+	feed := &announcingFeed{treeFeed: r.feed, announced: make(chan struct{}, 1), release: make(chan struct{})}
+	cfg := engineadapter.DefaultConfig()
+	cfg.Tip, cfg.TickOnTip, cfg.PollInterval = feed, true, time.Hour // no poll in this test's time
+	a, err := engineadapter.New(cfg, r.engine, r.src, nil, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	require.Eventually(t, func() bool { return a.Status().Ticks == 1 }, 5*time.Second, 10*time.Millisecond)
+
+	r.src.follow(r.a[39], 15, 8) // the remote's labels move with its new head
+	r.feed.push <- r.a[20]
+	require.Eventually(t, func() bool {
+		_, safe, fin := r.labels()
+		return safe.Number == 15 && fin.Number == 8
+	}, 5*time.Second, 10*time.Millisecond, "labels moved at the announcement")
+	u, _, _ := r.labels()
+	require.EqualValues(t, 20, u.Number, "the tip is still being fetched")
+	require.EqualValues(t, 2, a.Status().Ticks)
+
+	feed.release <- struct{}{}
+	require.Eventually(t, func() bool {
+		u, _, _ := r.labels()
+		return u.Number == 21
+	}, 5*time.Second, 10*time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	require.EqualValues(t, 2, a.Status().Ticks, "the tip starts no tick of its own")
+	cancel()
+	require.NoError(t, <-done)
+}
+
 // TestTipWhileTheEngineSyncsToAnotherSafeHead: the source moves safe onto a
 // chain that forks below local safe, the engine answers SYNCING, and later
 // reaches that chain by itself. A tip on the engine's new chain does not hold

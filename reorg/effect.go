@@ -24,6 +24,11 @@ type ReadEngineLabels struct{}
 // ReadSource: read the safe source's heads. Answer: SourceRead.
 type ReadSource struct{}
 
+// ReadHeads: read the engine's unsafe head and the safe source's heads; the
+// two do not depend on each other, so they may be read at the same time.
+// Answer: HeadsRead.
+type ReadHeads struct{}
+
 // ReadEngineAt: read the engine's canonical blocks at these heights. Answer:
 // EngineBlocksRead, one Lookup per height.
 type ReadEngineAt struct{ Heights []uint64 }
@@ -118,6 +123,7 @@ type Done struct {
 func (ReadEngineHead) effect()   {}
 func (ReadEngineLabels) effect() {}
 func (ReadSource) effect()       {}
+func (ReadHeads) effect()        {}
 func (ReadEngineAt) effect()     {}
 func (FindAncestor) effect()     {}
 func (BackfillBlocks) effect()   {}

@@ -36,6 +36,12 @@ type SourceRead struct {
 	Err   error
 }
 
+// HeadsRead answers ReadHeads.
+type HeadsRead struct {
+	Engine EngineHeadRead
+	Source SourceRead
+}
+
 // EngineBlocksRead answers ReadEngineAt: one Lookup per height asked for, in
 // the same order.
 type EngineBlocksRead struct{ Lookups []Lookup }
@@ -104,6 +110,7 @@ func (TipArrived) event()         {}
 func (EngineHeadRead) event()     {}
 func (EngineLabelsRead) event()   {}
 func (SourceRead) event()         {}
+func (HeadsRead) event()          {}
 func (EngineBlocksRead) event()   {}
 func (AncestorFound) event()      {}
 func (Backfilled) event()         {}

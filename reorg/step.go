@@ -58,6 +58,11 @@ type op struct {
 	tickD    Decision // the tick's own decision, returned when no block is built
 	heights  []uint64 // the heights a pending lookup answers
 	phaseAsk []uint64 // the heights the pending ReadEngineAt asked the engine for
+	source   *SourceRead // the source's answer, when read with the engine's head
+	// engineMoves: the engine may have moved its head by itself since the
+	// view's head was read (a tip is not preceded by a head read): nothing is
+	// answered from Known.
+	engineMoves bool
 	// forgiven holds hashes Forgive effects were asked for in this tick: they
 	// count as not rejected before the caller carried the effects out.
 	forgiven []common.Hash
@@ -119,6 +124,12 @@ func (s *stepper) step(ev Event) {
 	case EngineHeadRead:
 		if s.expect(waitHead, ev) {
 			s.onHead(e)
+		}
+	case HeadsRead:
+		if s.expect(waitHead, ev) {
+			src := e.Source
+			s.o.source = &src
+			s.onHead(e.Engine)
 		}
 	case EngineLabelsRead:
 		if s.expect(waitLabels, ev) {
@@ -225,7 +236,11 @@ func (s *stepper) readEngine() {
 		s.afterEngineRead()
 		return
 	}
-	s.wait(waitHead, ReadEngineHead{})
+	if s.o.tip {
+		s.wait(waitHead, ReadEngineHead{})
+		return
+	}
+	s.wait(waitHead, ReadHeads{})
 }
 
 func (s *stepper) onHead(e EngineHeadRead) {
@@ -274,11 +289,14 @@ func (s *stepper) onLabels(e EngineLabelsRead) {
 }
 
 func (s *stepper) afterEngineRead() {
-	if s.o.tip {
+	switch {
+	case s.o.tip:
 		s.tipLookups()
-		return
+	case s.o.source != nil: // read with the engine's head
+		s.onSource(*s.o.source)
+	default:
+		s.wait(waitSource, ReadSource{})
 	}
-	s.wait(waitSource, ReadSource{})
 }
 
 // lookup gives the engine's blocks at heights, answering from Known what it
@@ -311,6 +329,9 @@ func (s *stepper) known(n uint64) (Lookup, bool) {
 	if n > head.Number {
 		return Lookup{}, true
 	}
+	if s.o.engineMoves {
+		return Lookup{}, false
+	}
 	if ref, ok := s.v.Known.at(head.Hash, n); ok {
 		return Lookup{Ref: ref, Found: true}, true
 	}
@@ -330,7 +351,7 @@ func (s *stepper) onBlocks(e EngineBlocksRead) {
 	for i, n := range ask {
 		read[n] = e.Lookups[i]
 		if l := e.Lookups[i]; l.Found && l.Err == nil {
-			s.v.Known = s.v.Known.with(head.Hash, l.Ref)
+			s.v.Known = s.v.Known.withRead(head.Hash, l.Ref)
 		}
 	}
 	got := make([]Lookup, len(s.o.heights))
@@ -434,7 +455,7 @@ func (s *stepper) decideTick() {
 		s.askBuild()
 	case CatchUp, Consolidate, Reorg:
 		s.v.SourceHeads = in.Heads
-		s.v.Known = Known{} // the engine is about to move
+		s.v.Known = s.v.Known.beforeWrite() // the engine is about to move
 		if d.BackfillTo > 0 {
 			s.wait(waitBackfill, BackfillBlocks{Decision: d, Local: old})
 			return
@@ -451,7 +472,7 @@ func (s *stepper) onBackfilled(e Backfilled) {
 		// a checkpoint moved the head, with safe as its ancestor when it named it
 		s.v.Local.Unsafe = e.Head
 		s.v.HeadOnSafe = s.v.Local.Safe.Number <= e.Head.Number
-		s.v.Known = Known{}
+		s.v.Known = Known{}.madeUnder(e.Head.Hash, nil, e.Head)
 	}
 	if e.Invalid != (common.Hash{}) {
 		s.emit(Reject{Hash: e.Invalid})
@@ -470,7 +491,7 @@ func (s *stepper) onBackfilled(e Backfilled) {
 
 func (s *stepper) sendTickForkchoice() {
 	s.o.old = s.v.Local
-	s.v.Known = Known{}
+	s.v.Known = s.v.Known.beforeWrite()
 	s.wait(waitForkchoice, SendForkchoice{State: s.o.d.Forkchoice, Purpose: ForTick})
 }
 
@@ -501,9 +522,10 @@ func (s *stepper) onForkchoice(e ForkchoiceAnswered) {
 	case e.Status == eth.ExecutionValid:
 		s.v.HeadOnSafe = true // the engine took the head with safe as its ancestor
 		s.v.EngineLost = false
-		s.v.Known = labels(s.v.Local)
+		s.v.Known = s.v.Known.labelsMade(s.v.Local)
 	case out.Syncing:
 		s.v.HeadOnSafe = false // the engine moves its head by itself once it has the target
+		s.v.Known = Known{}
 	}
 	s.v.Syncing = out.Syncing
 	switch {
@@ -537,7 +559,7 @@ func (s *stepper) onForkchoice(e ForkchoiceAnswered) {
 // state (op-geth makes the refused head canonical before it checks safe and
 // finalized, and would stay there); the operation then ends with err.
 func (s *stepper) restore(l Local, err error) {
-	s.v.Known = Known{}
+	s.v.Known = s.v.Known.beforeWrite()
 	s.o.restoreErr = err
 	s.o.old = l
 	if l.Unsafe.Hash == (common.Hash{}) {
@@ -631,7 +653,7 @@ func (s *stepper) decideBuild(atParent Lookup) {
 	old := s.v.Local
 	switch d.Action {
 	case Build:
-		s.v.Known = Known{}
+		s.v.Known = s.v.Known.beforeWrite()
 		s.o.old = old
 		s.wait(waitBuild, BuildBlock{Decision: d, Request: s.o.req})
 	case Halt:

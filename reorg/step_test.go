@@ -52,6 +52,8 @@ func (w *stepWorld) drive(t *testing.T, v View, ev Event) (View, Done) {
 				ev = EngineLabelsRead{Safe: w.labels.Safe, Finalized: w.labels.Finalized}
 			case ReadSource:
 				ev = SourceRead{Heads: w.heads}
+			case ReadHeads:
+				ev = HeadsRead{Engine: EngineHeadRead{Head: w.el[w.head]}, Source: SourceRead{Heads: w.heads}}
 			case ReadEngineAt:
 				got := make([]Lookup, len(e.Heights))
 				for i, n := range e.Heights {
@@ -119,7 +121,7 @@ func TestStepScenarioFirstTickThenQuiet(t *testing.T) {
 	v, done := w.drive(t, View{}, Tick{})
 	require.NoError(t, done.Err)
 	require.Equal(t, Consolidate, done.Decision.Action)
-	require.Equal(t, []string{"ReadEngineHead", "ReadEngineLabels", "Report:engine-read", "ReadSource", "ReadEngineAt[15 10]",
+	require.Equal(t, []string{"ReadHeads", "ReadEngineLabels", "Report:engine-read", "ReadEngineAt[15 10]",
 		"Report:decided", "SendForkchoice:0", "Report:safe-advanced", "Report:finalized-advanced", "Done"}, w.trace)
 	require.Equal(t, local(c, 10, 15, 20), v.Local)
 	require.True(t, v.HeadOnSafe)
@@ -129,7 +131,7 @@ func TestStepScenarioFirstTickThenQuiet(t *testing.T) {
 	v, done = w.drive(t, v, Tick{})
 	require.NoError(t, done.Err)
 	require.Equal(t, Hold, done.Decision.Action)
-	require.Equal(t, []string{"ReadEngineHead", "ReadSource", "Report:decided", "Report:held", "Done"}, w.trace,
+	require.Equal(t, []string{"ReadHeads", "Report:decided", "Report:held", "Done"}, w.trace,
 		"a tick in which nothing changed reads the engine's head and the source, nothing else")
 	require.Equal(t, local(c, 10, 15, 20), v.Local)
 }
@@ -155,7 +157,7 @@ func TestStepScenarioTipExtendsTheHeadWithoutAnEngineRead(t *testing.T) {
 	w.trace = nil
 	_, done = w.drive(t, v, Tick{})
 	require.NoError(t, done.Err)
-	require.Equal(t, []string{"ReadEngineHead", "ReadSource", "Report:decided", "Report:held", "Done"}, w.trace)
+	require.Equal(t, []string{"ReadHeads", "Report:decided", "Report:held", "Done"}, w.trace)
 }
 
 func TestStepScenarioTipBelowSafeIsIgnored(t *testing.T) {
@@ -178,7 +180,7 @@ func TestStepScenarioRefusedStatePutsTheHeadBack(t *testing.T) {
 	w.heads, w.refuse, w.trace = heads(c, 12, 18), true, nil
 	v, done := w.drive(t, v, Tick{})
 	require.ErrorIs(t, done.Err, ErrHalted)
-	require.Equal(t, []string{"ReadEngineHead", "ReadSource", "ReadEngineAt[18 12]", "Report:decided", "SendForkchoice:0",
+	require.Equal(t, []string{"ReadHeads", "ReadEngineAt[18 12]", "Report:decided", "SendForkchoice:0",
 		"Reject", "SendForkchoice:2", "Report:restored", "Report:refused", "Done"}, w.trace)
 	require.True(t, w.rejected[c[20].Hash], "the refused head is never sent again")
 	require.Equal(t, local(c, 10, 15, 15), v.Local, "the head is put back at local safe; the labels stay")
@@ -214,11 +216,15 @@ func TestStepLeavesTheViewItWasGiven(t *testing.T) {
 	busy, first := Step(v, Tick{})
 	require.True(t, busy.Busy())
 	for range 2 { // the same view and event give the same answer: busy was not changed by the first call
-		next, effects := Step(busy, EngineHeadRead{Head: c[20]})
-		require.Equal(t, []Effect{ReadSource{}}, effects)
-		require.True(t, next.Busy())
+		next, effects := Step(busy, HeadsRead{Engine: EngineHeadRead{Head: c[20]}, Source: SourceRead{Heads: w.heads}})
+		require.Equal(t, []Effect{Report{Note: Note{Kind: NoteDecided, Decision: Decision{Action: Hold,
+			Reason: "up to date at safe 15, finalized 10"}}}, Report{Note: Note{Kind: NoteHeld,
+			Decision: Decision{Action: Hold, Reason: "up to date at safe 15, finalized 10"},
+			Old: local(c, 10, 15, 20), New: local(c, 10, 15, 20)}}, Done{Decision: Decision{Action: Hold,
+			Reason: "up to date at safe 15, finalized 10"}}}, effects)
+		require.False(t, next.Busy())
 	}
-	require.Equal(t, []Effect{ReadEngineHead{}}, first)
+	require.Equal(t, []Effect{ReadHeads{}}, first)
 }
 
 func TestStepRefusesEventsItDidNotAskFor(t *testing.T) {

@@ -31,6 +31,9 @@ func (s *stepper) tipLookups() {
 	l := s.v.Local
 	s.v.TipBase = l.Unsafe.Hash
 	low, tip := PayloadRef(s.o.chain[0].ExecutionPayload), PayloadRef(s.o.chain[len(s.o.chain)-1].ExecutionPayload)
+	// a head not known to hold local safe may be one the engine moved to by
+	// itself, under the view's head: ask the engine, not Known
+	s.o.engineMoves = !s.v.HeadOnSafe
 	none := l.Unsafe.Number + 1 // a height not asked for: above the head
 	heights := []uint64{none, none, none}
 	if !s.v.HeadOnSafe && l.Unsafe.Number >= l.Safe.Number {
@@ -70,7 +73,7 @@ func (s *stepper) decideTip(got []Lookup) {
 		s.wait(waitTipParent, FetchTipParent{Hash: d.Parent, Child: s.o.chain[0].ExecutionPayload})
 	case TipInsert:
 		s.o.known = s.v.Known // still canonical if the chain extends the head
-		s.v.Known = Known{}
+		s.v.Known = s.v.Known.beforeWrite()
 		s.wait(waitTipInsert, InsertTips{Decision: d, Chain: s.o.chain})
 	case TipSync:
 		s.sendTipForkchoice()
@@ -114,7 +117,7 @@ func (s *stepper) onTipsInserted(e TipsInserted) {
 
 func (s *stepper) sendTipForkchoice() {
 	s.o.old = s.v.Local
-	s.v.Known = Known{}
+	s.v.Known = s.v.Known.beforeWrite()
 	s.wait(waitForkchoice, SendForkchoice{State: s.o.td.Forkchoice, Purpose: ForTip})
 }
 
@@ -131,15 +134,28 @@ func (s *stepper) onTipForkchoice(e ForkchoiceAnswered) {
 	case e.Status == eth.ExecutionValid:
 		s.v.Local = d.Next
 		s.v.HeadOnSafe = true
-		if d.Action == TipInsert && d.Depth == 0 && s.o.known.Head == s.v.TipBase {
-			s.v.Known = s.o.known.extended(d.Next.Unsafe.Hash, s.o.chain)
+		// the inserted chain and the labels are the new head's ancestors; so is
+		// what was known under the head the chain extended
+		// (what was read under it stays a read: forgotten at the next write)
+		var below, read []eth.L2BlockRef
+		if d.Action == TipInsert {
+			for _, env := range s.o.chain {
+				below = append(below, PayloadRef(env.ExecutionPayload))
+			}
+			if d.Depth == 0 && s.o.known.Head == s.v.TipBase {
+				below = append(below, s.o.known.Made...)
+				read = s.o.known.Read
+			}
 		}
+		s.v.Known = Known{}.madeUnder(d.Next.Unsafe.Hash, below, d.Next.Unsafe, d.Next.Safe, d.Next.Finalized)
+		s.v.Known.Read = read
 		s.report(Note{Kind: NoteUnsafeAdvanced, Tip: d, IsTip: true, Old: old, New: s.v.Local, Depth: d.Depth})
 		s.v.HeadFresh = s.v.Params.TickOnTip
 		s.finishTip(nil)
 	case e.Status == eth.ExecutionSyncing || e.Status == eth.ExecutionAccepted:
 		// the next tick reads where the engine's head went
 		s.v.HeadOnSafe = false
+		s.v.Known = Known{}
 		s.report(Note{Kind: NoteSyncing, Tip: d, IsTip: true, Old: old, New: old, Block: d.Next.Unsafe})
 		s.finishTip(nil)
 	case e.Status == eth.ExecutionInvalid || e.Status == eth.ExecutionInvalidBlockHash:
@@ -160,22 +176,6 @@ func (s *stepper) finishTip(err error) {
 	if s.v.Params.TickOnTip {
 		s.out[len(s.out)-1] = withTickNow(s.out[len(s.out)-1])
 	}
-}
-
-// extended is k, known under the head a tip chain extended, with the chain's
-// blocks added under the new head: the old blocks are still canonical.
-func (k Known) extended(head common.Hash, chain []*eth.ExecutionPayloadEnvelope) Known {
-	next := Known{Head: head}
-	if len(k.Blocks)+len(chain) <= maxKnown {
-		next.Blocks = append(next.Blocks, k.Blocks...)
-	}
-	for _, env := range chain {
-		if len(next.Blocks) >= maxKnown {
-			break
-		}
-		next.Blocks = append(next.Blocks, PayloadRef(env.ExecutionPayload))
-	}
-	return next
 }
 
 // PayloadRef is the block reference of a payload, without the L1 origin (a

@@ -1,6 +1,9 @@
 package reorg
 
 import (
+	"cmp"
+	"slices"
+
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum/go-ethereum/common"
 
@@ -66,16 +69,29 @@ type View struct {
 // event must then be the answer to one of the effects Step returned last.
 func (v View) Busy() bool { return v.op != nil }
 
-// maxKnown bounds the remembered engine blocks for one head: a tick looks up
-// at most three heights, a tip extension adds its blocks.
-const maxKnown = 8
+// maxRead bounds the engine blocks remembered as read under one head: a
+// tick looks up at most three heights, a tip at most three.
+const maxRead = 8
 
-// Known is a small set of engine blocks known to be canonical under one head.
-// It is never changed in place: every change makes a new one, so views that
-// share it stay as they were.
+// maxMade bounds the blocks remembered as made canonical by the adapter under
+// one head: enough for the safe head to trail the tip by two tip windows and
+// still be known.
+const maxMade = 128
+
+// Known is what is known of the engine's chain under one head, so that a tick
+// need not read it again. It is never changed in place: every change makes a
+// new one, so views that share it stay as they were.
 type Known struct {
-	Head   common.Hash
-	Blocks []eth.L2BlockRef
+	Head common.Hash
+	// Made holds blocks the adapter made canonical under Head: the labels of
+	// an update the engine answered VALID, and tip chains it inserted below
+	// Head. They are Head's ancestors by their hashes, so they stay true for as
+	// long as the engine's head is Head, whatever was written meanwhile.
+	Made []eth.L2BlockRef
+	// Read holds blocks read from the engine while its head was Head; they are
+	// forgotten at the adapter's next write (a block read while the engine
+	// moved by itself must not outlive a later return to Head).
+	Read []eth.L2BlockRef
 }
 
 // at returns the block known at height n under head.
@@ -83,31 +99,57 @@ func (k Known) at(head common.Hash, n uint64) (eth.L2BlockRef, bool) {
 	if k.Head != head {
 		return eth.L2BlockRef{}, false
 	}
-	for _, b := range k.Blocks {
-		if b.Number == n {
-			return b, true
+	for _, set := range [][]eth.L2BlockRef{k.Made, k.Read} {
+		for _, b := range set {
+			if b.Number == n {
+				return b, true
+			}
 		}
 	}
 	return eth.L2BlockRef{}, false
 }
 
-// with returns k (or, for another head, an empty set) with refs added.
-func (k Known) with(head common.Hash, refs ...eth.L2BlockRef) Known {
-	next := Known{Head: head}
-	if k.Head == head {
-		next.Blocks = append(next.Blocks, k.Blocks...)
+// withRead returns k with ref, read from the engine under head, added.
+func (k Known) withRead(head common.Hash, ref eth.L2BlockRef) Known {
+	if k.Head != head {
+		k = Known{Head: head}
 	}
-	for _, r := range refs {
-		if len(next.Blocks) >= maxKnown || r.Hash == (common.Hash{}) {
-			break
-		}
-		if _, ok := next.at(head, r.Number); !ok {
-			next.Blocks = append(next.Blocks, r)
-		}
+	if _, ok := k.at(head, ref.Number); ok || len(k.Read) >= maxRead {
+		return k
 	}
-	return next
+	k.Read = append(slices.Clip(k.Read), ref)
+	return k
 }
 
-// labels is the set of the local head, safe and finalized blocks: the engine
-// answered VALID to an update naming them, so they are its canonical chain.
-func labels(l Local) Known { return Known{}.with(l.Unsafe.Hash, l.Unsafe, l.Safe, l.Finalized) }
+// beforeWrite is k as the adapter writes to the engine: what was read is
+// forgotten, what it made canonical stays.
+func (k Known) beforeWrite() Known { return Known{Head: k.Head, Made: k.Made} }
+
+// madeUnder returns what is known once the engine took head with refs as its
+// ancestors (or head itself): under the same head, k's Made blocks are kept;
+// below holds blocks known under the previous head that are ancestors of head
+// too (a tip chain extended it). The highest maxMade blocks are kept.
+func (k Known) madeUnder(head common.Hash, below []eth.L2BlockRef, refs ...eth.L2BlockRef) Known {
+	made := make([]eth.L2BlockRef, 0, len(below)+len(refs)+len(k.Made))
+	if k.Head == head {
+		made = append(made, k.Made...)
+	}
+	made = append(made, below...)
+	for _, r := range refs {
+		if r.Hash != (common.Hash{}) {
+			made = append(made, r)
+		}
+	}
+	slices.SortFunc(made, func(a, b eth.L2BlockRef) int { return cmp.Compare(b.Number, a.Number) })
+	made = slices.CompactFunc(made, func(a, b eth.L2BlockRef) bool { return a.Number == b.Number })
+	if len(made) > maxMade {
+		made = made[:maxMade]
+	}
+	return Known{Head: head, Made: made}
+}
+
+// labelsMade is k once the engine answered VALID to an update naming l's
+// labels: they are its canonical chain under l's head.
+func (k Known) labelsMade(l Local) Known {
+	return k.madeUnder(l.Unsafe.Hash, nil, l.Unsafe, l.Safe, l.Finalized)
+}

@@ -108,6 +108,10 @@ func (n *advisedNode) drive(ctx context.Context, ev reorg.Event) error {
 			case reorg.ReadSource:
 				heads, err := n.source.Heads(ctx)
 				ev = reorg.SourceRead{Heads: heads, Err: err}
+			case reorg.ReadHeads: // one after the other here; they may overlap
+				head, err := n.engine.L2BlockRefByLabel(ctx, eth.Unsafe)
+				heads, serr := n.source.Heads(ctx)
+				ev = reorg.HeadsRead{Engine: reorg.EngineHeadRead{Head: head, Err: err}, Source: reorg.SourceRead{Heads: heads, Err: serr}}
 			case reorg.ReadEngineAt:
 				got := make([]reorg.Lookup, len(e.Heights))
 				for i, h := range e.Heights {

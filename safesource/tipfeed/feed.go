@@ -35,6 +35,9 @@ type Remote struct {
 	l2      *sources.L2Client
 	backoff retry.Strategy // waits between attempts to subscribe again
 	running atomic.Bool
+	// announced gets a value when the remote has a new head, before its
+	// payload is fetched; one pending value stands for any number of heads.
+	announced chan struct{}
 
 	mu     sync.Mutex
 	status Status
@@ -60,6 +63,8 @@ func New(ctx context.Context, cfg Config, logger log.Logger, metrics Metrics) (*
 		ws:      isWebsocket(cfg.URL),
 		backoff: &retry.ExponentialStrategy{Max: cfg.ResubscribeBackoff, MaxJitter: cfg.ResubscribeBackoff / 10},
 		status:  Status{Mode: ModeDown},
+
+		announced: make(chan struct{}, 1),
 	}
 	// op-service's client warns before it fails to dial; the error says it all.
 	quiet := log.NewLogger(log.DiscardHandler())
@@ -99,6 +104,12 @@ func (r *Remote) checkChainID(ctx context.Context) error {
 
 // Name returns the configured name (default: the URL's host).
 func (r *Remote) Name() string { return r.cfg.Name }
+
+// Announcements receives a value each time the remote has a new head, before
+// the feed fetches its payload (a pending value stands for any number of
+// heads): an adapter whose safe source is the same remote can read its labels
+// at once, while the payload is fetched.
+func (r *Remote) Announcements() <-chan struct{} { return r.announced }
 
 // Close closes the connection to the remote. Call it after Run returned.
 func (r *Remote) Close() { r.rpc.Close() }
@@ -151,6 +162,12 @@ type tip struct {
 func (r *Remote) deliver(ctx context.Context, t *tip, hash common.Hash) {
 	if hash == t.last {
 		return
+	}
+	if hash != t.failed { // a head fetched again after a failure was announced already
+		select {
+		case r.announced <- struct{}{}:
+		default:
+		}
 	}
 	env, err := r.PayloadByHash(ctx, hash)
 	if err != nil {

@@ -36,6 +36,33 @@ func TestSubscriptionDeliversEachNewHead(t *testing.T) {
 	require.Equal(t, []tipfeed.Mode{tipfeed.ModeDown, tipfeed.ModeSubscription}, w.metrics.modesSeen())
 }
 
+// TestEachNewHeadIsAnnounced: the feed announces every new head (the code
+// does it before the payload's fetch; the adapter's
+// TestTickOnTipStartsAtTheAnnouncement shows what that buys).
+func TestEachNewHeadIsAnnounced(t *testing.T) {
+	w := newWorld(t, true, tipfeed.Config{PollInterval: time.Hour})
+	w.requireNext(t, w.tree.Genesis(), "the head at start")
+	for i := range 3 {
+		select {
+		case <-w.feed.Announcements():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("head %d was not announced", i)
+		}
+		b := w.extend(1)[0]
+		w.requireNext(t, b, "new head %d is pushed", i+1)
+	}
+	select {
+	case <-w.feed.Announcements():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the last head was not announced")
+	}
+	select {
+	case <-w.feed.Announcements():
+		t.Fatal("announced more heads than there were")
+	default:
+	}
+}
+
 func TestSubscriptionBurstEndsAtTheNewestHead(t *testing.T) {
 	w := newWorld(t, true, tipfeed.Config{PollInterval: time.Hour})
 	w.requireNext(t, w.tree.Genesis(), "the head at start")
