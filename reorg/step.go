@@ -51,13 +51,13 @@ const (
 // op is an operation in flight: a tick or a tip. Step never changes an op in
 // place; it copies it, so that a View handed out stays as it was.
 type op struct {
-	tip   bool
-	phase phase
-	in       Input    // the tick's decision input
-	d        Decision // the tick's decision (or the build's, once asked)
-	tickD    Decision // the tick's own decision, returned when no block is built
-	heights  []uint64 // the heights a pending lookup answers
-	phaseAsk []uint64 // the heights the pending ReadEngineAt asked the engine for
+	tip      bool
+	phase    phase
+	in       Input       // the tick's decision input
+	d        Decision    // the tick's decision (or the build's, once asked)
+	tickD    Decision    // the tick's own decision, returned when no block is built
+	heights  []uint64    // the heights a pending lookup answers
+	phaseAsk []uint64    // the heights the pending ReadEngineAt asked the engine for
 	source   *SourceRead // the source's answer, when read with the engine's head
 	// engineMoves: the engine may have moved its head by itself since the
 	// view's head was read (a tip is not preceded by a head read): nothing is

@@ -220,7 +220,7 @@ func TestStepLeavesTheViewItWasGiven(t *testing.T) {
 		require.Equal(t, []Effect{Report{Note: Note{Kind: NoteDecided, Decision: Decision{Action: Hold,
 			Reason: "up to date at safe 15, finalized 10"}}}, Report{Note: Note{Kind: NoteHeld,
 			Decision: Decision{Action: Hold, Reason: "up to date at safe 15, finalized 10"},
-			Old: local(c, 10, 15, 20), New: local(c, 10, 15, 20)}}, Done{Decision: Decision{Action: Hold,
+			Old:      local(c, 10, 15, 20), New: local(c, 10, 15, 20)}}, Done{Decision: Decision{Action: Hold,
 			Reason: "up to date at safe 15, finalized 10"}}}, effects)
 		require.False(t, next.Busy())
 	}
