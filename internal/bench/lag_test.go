@@ -228,10 +228,12 @@ func benchFollowLagPush(b *testing.B, samples int) {
 }
 
 // waitHeadThenSafe waits until the engine's head is block head and its safe
-// label block safe, and returns when it saw each, polling the in-process EL
-// every 50 µs.
+// label block safe, and returns when it saw each: woken by each forkchoice
+// update the in-process EL takes, so the wait costs no CPU the adapter could
+// use.
 func waitHeadThenSafe(b *testing.B, r *rig, head, safe int, timeout time.Duration) (headAt, safeAt time.Time) {
-	deadline := time.Now().Add(timeout)
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
 	for {
 		now := time.Now()
 		u, s, _ := r.el.Labels()
@@ -244,10 +246,11 @@ func waitHeadThenSafe(b *testing.B, r *rig, head, safe int, timeout time.Duratio
 			}
 			return headAt, now
 		}
-		if now.After(deadline) {
+		select {
+		case <-r.el.ForkchoiceTaken():
+		case <-deadline.C:
 			b.Fatalf("the engine's head and safe label did not reach %d and %d within %s (at %d, %d; adapter: %+v)",
 				head, safe, timeout, u.Number, s.Number, r.a.Status())
 		}
-		time.Sleep(50 * time.Microsecond)
 	}
 }

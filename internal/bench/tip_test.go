@@ -296,21 +296,23 @@ func diffCounts(a, b map[string]int) map[string]int {
 }
 
 // waitHead waits until the engine's head is block n of the chain and returns
-// when it saw it, polling the in-process EL every 50 µs.
+// when it saw it: woken by each forkchoice update the in-process EL takes,
+// so the wait costs no CPU the adapter could use.
 func waitHead(b *testing.B, r *rig, n int, timeout time.Duration) time.Time {
-	deadline := time.Now().Add(timeout)
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
 	want := r.chain[n-1].Hash()
 	for {
-		now := time.Now()
 		if u, _, _ := r.el.Labels(); u.Hash == want {
-			return now
+			return time.Now()
 		}
-		if now.After(deadline) {
+		select {
+		case <-r.el.ForkchoiceTaken():
+		case <-deadline.C:
 			u, _, _ := r.el.Labels()
 			b.Fatalf("the engine's head did not reach %d within %s (at %d; adapter: %+v; feed: %+v)",
 				n, timeout, u.Number, r.a.Status(), r.tip.Status())
 		}
-		time.Sleep(50 * time.Microsecond)
 	}
 }
 

@@ -96,6 +96,11 @@ func (e *EL) ForkchoiceUpdates() []eth.ForkchoiceState {
 	return append([]eth.ForkchoiceState(nil), e.fcus...)
 }
 
+// ForkchoiceTaken receives a value after each forkchoice update the EL took
+// (its head and labels moved to the update's); a pending value stands for any
+// number of them. A waiter that checks Labels, then waits on it, misses none.
+func (e *EL) ForkchoiceTaken() <-chan struct{} { return e.fcuTaken }
+
 // CallCount returns how many calls to method were received so far.
 func (e *EL) CallCount(method string) int {
 	e.mu.Lock()

@@ -68,6 +68,7 @@ type EL struct {
 	sync         *pendingSync
 	calls        []Call
 	fcus         []eth.ForkchoiceState
+	fcuTaken     chan struct{} // a value after each forkchoice update the EL took (see ForkchoiceTaken)
 }
 
 // pendingSync is a lazy sync to target that completes at readyAt.
@@ -115,6 +116,7 @@ func startEL(tree *Tree, cfg ELConfig, fail func(format string, args ...any)) (*
 		invalid:   map[common.Hash]bool{},
 		faults:    new(Faults),
 		ws:        newWSState(g.Hash()),
+		fcuTaken:  make(chan struct{}, 1),
 	}
 	if cfg.FreshLabels {
 		e.safe, e.finalized = common.Hash{}, common.Hash{}

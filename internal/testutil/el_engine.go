@@ -95,6 +95,10 @@ func (e *EL) forkchoiceUpdated(state eth.ForkchoiceState, attrs *eth.PayloadAttr
 		return &eth.ForkchoiceUpdatedResult{PayloadStatus: status(eth.ExecutionInvalid, nil, "")}, engine.InvalidForkChoiceState.With(err)
 	}
 	e.safe, e.finalized = safe, finalized
+	select {
+	case e.fcuTaken <- struct{}{}:
+	default:
+	}
 	if attrs != nil {
 		return nil, errPayloadBuilding
 	}
