@@ -61,13 +61,13 @@ var rows = []row{
 		name: "pushlag", title: "Follow lag, source an L2 EL that pushes: safe label moved with a new head (websocket tip feed, TickOnTip, 2 s poll)",
 		pkg: "./internal/bench", bench: "^BenchmarkFollowLagPush$",
 		full: []string{"-benchtime", "1x"}, quick: []string{"-benchtime", "1x", "-quick"},
-		columns: []string{"samples", "p50-ms", "p99-ms", "floor-ms", "p50/floor", "serial-floor-ms", "p50/serial-floor"},
+		columns: []string{"samples", "p50-ms", "p99-ms", "floor-ms", "p50/floor", "notify-ms", "p50/(floor+notify)", "serial-floor-ms", "p50/serial-floor"},
 	},
 	{
 		name: "tiplag", title: "Tip lag, pushed: remote EL's new head to the local engine's head (websocket tip feed, 2 s poll)",
 		pkg: "./internal/bench", bench: "^BenchmarkTipLagPush$",
 		full: []string{"-benchtime", "1x"}, quick: []string{"-benchtime", "1x", "-quick"},
-		columns: []string{"samples", "p50-ms", "p99-ms", "floor-ms", "p50/floor"},
+		columns: []string{"samples", "p50-ms", "p99-ms", "floor-ms", "p50/floor", "notify-ms", "p50/(floor+notify)"},
 	},
 	{
 		name: "tippoll", title: "Tip lag, polling fallback: the same over the remote EL's HTTP endpoint (feed polls every 2 s; quick: 200 ms)",

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightcl/lightcl/internal/testutil"
@@ -122,6 +123,52 @@ func measureTipFloor(b *testing.B, r *rig, from int) tipFloor {
 	return f
 }
 
+// measureNotify measures how long a new head takes to reach a newHeads
+// subscriber of the remote's L2 EL over its websocket (the one-way trip every
+// pushed head pays before anyone can act on it): the median of n moves of the
+// remote's head between blocks from-1 and from, its labels kept, measured
+// before the adapter starts. It leaves the head at from.
+func measureNotify(b *testing.B, r *rig, from int) time.Duration {
+	const n = 31
+	ctx := context.Background()
+	c, err := rpc.DialWebsocket(ctx, r.remoteEL.WSURL(), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	heads := make(chan *types.Header, 16)
+	sub, err := c.EthSubscribe(ctx, heads, "newHeads")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	_, safe, fin := r.remoteEL.Labels()
+	i := 0
+	move := func() error {
+		want := r.chain[from-2+i%2] // block from-1, then from, ... (chain[k] is block k+1)
+		i++
+		start := time.Now()
+		r.remoteEL.SetForkchoice(want.Hash(), safe.Hash, fin.Hash)
+		for {
+			select {
+			case h := <-heads:
+				if h.Hash() == want.Hash() {
+					return nil
+				}
+			case err := <-sub.Err():
+				return fmt.Errorf("newHeads subscription: %w", err)
+			case <-time.After(5 * time.Second - time.Since(start)):
+				return fmt.Errorf("no newHeads notification for block %d within 5s", want.NumberU64())
+			}
+		}
+	}
+	d := median(n, move, b)
+	if err := move(); err != nil { // back at from (n is odd)
+		b.Fatal(err)
+	}
+	return d
+}
+
 // runAdapter runs the rig's adapter until the benchmark's iteration ends and
 // waits until its tip feed has delivered the head it found on starting.
 func runAdapter(b *testing.B, r *rig) (stop func()) {
@@ -150,6 +197,10 @@ func benchTipLag(b *testing.B, mode string, iv time.Duration, samples int) {
 	r := newRig(b, rigConfig{blocks: unsafe0 + samples + 40, unsafe: unsafe0, safe: safe0, fin: fin0,
 		interval: tipTick, tip: mode, tipPoll: iv})
 	floor := measureTipFloor(b, r, unsafe0)
+	var notify time.Duration // a pushed head's one-way trip, for the second ratio
+	if mode == "ws" {
+		notify = measureNotify(b, r, unsafe0)
+	}
 	var header time.Duration // the poll's header read, for the log
 	if mode == "http" {
 		c, err := rpc.Dial(r.remoteEL.URL())
@@ -192,13 +243,15 @@ func benchTipLag(b *testing.B, mode string, iv time.Duration, samples int) {
 	b.ReportMetric(ms(floor.total()), "floor-ms")
 	if mode == "ws" {
 		b.ReportMetric(float64(p50)/float64(floor.total()), "p50/floor")
+		b.ReportMetric(ms(notify), "notify-ms")
+		b.ReportMetric(float64(p50)/float64(floor.total()+notify), "p50/(floor+notify)")
 	} else {
 		b.ReportMetric(float64(p50)/float64(iv/2+floor.total()), "p50/(interval/2+floor)")
 	}
 	b.ReportMetric(0, "ns/op")
-	b.Logf("%s, interval %s: %d samples, tip lag p50 %.3f ms, p99 %.3f ms, min %.3f ms; floor %.3f ms (payload fetch %.3f, newPayload %.3f, forkchoice %.3f); poll header read %.3f ms; adapter tip status %+v; feed %+v",
+	b.Logf("%s, interval %s: %d samples, tip lag p50 %.3f ms, p99 %.3f ms, min %.3f ms; floor %.3f ms (payload fetch %.3f, newPayload %.3f, forkchoice %.3f); newHeads notification %.3f ms; poll header read %.3f ms; adapter tip status %+v; feed %+v",
 		mode, iv, samples, ms(p50), ms(p99), ms(lags[0]), ms(floor.total()), ms(floor.fetch), ms(floor.newPayload), ms(floor.forkchoice),
-		ms(header), st.Tip, r.tip.Status())
+		ms(notify), ms(header), st.Tip, r.tip.Status())
 }
 
 // BenchmarkTipCalls counts the calls each tip block costs in steady state,
