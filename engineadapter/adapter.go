@@ -164,8 +164,10 @@ func (a *Adapter) loop(ctx context.Context, tips <-chan *eth.ExecutionPayloadEnv
 	if an, ok := a.cfg.Tip.(HeadAnnouncer); ok && a.cfg.TickOnTip {
 		announced = an.Announcements()
 	}
+	afterTip := false // the tick comes right after the tip that asked for it
 	for {
-		done := a.tick(ctx)
+		done := a.tick(ctx, afterTip)
+		afterTip = false
 		if done.Err != nil && ctx.Err() == nil {
 			a.log.Warn("Tick failed", "err", done.Err)
 		}
@@ -186,7 +188,7 @@ func (a *Adapter) loop(ctx context.Context, tips <-chan *eth.ExecutionPayloadEnv
 					a.log.Warn("Tip block not inserted", "err", done.Err)
 				}
 				if done.TickNow {
-					due = true // the source has a new head too: read its labels now
+					due, afterTip = true, true // the source has a new head too: read its labels now
 					continue
 				}
 				select {
@@ -202,15 +204,15 @@ func (a *Adapter) loop(ctx context.Context, tips <-chan *eth.ExecutionPayloadEnv
 // Step runs one tick: read the source and the engine, decide, act. It returns
 // the decision taken. Concurrent calls (and Tip) are serialised.
 func (a *Adapter) Step(ctx context.Context) (reorg.Decision, error) {
-	done := a.tick(ctx)
+	done := a.tick(ctx, false)
 	return done.Decision, done.Err
 }
 
 // tick runs one tick through reorg.Step and publishes the outcome.
-func (a *Adapter) tick(ctx context.Context) reorg.Done {
+func (a *Adapter) tick(ctx context.Context, afterTip bool) reorg.Done {
 	a.tickMu.Lock()
 	defer a.tickMu.Unlock()
-	done := a.run(ctx, reorg.Tick{})
+	done := a.run(ctx, reorg.Tick{AfterTip: afterTip})
 	d, err := done.Decision, done.Err
 	v := a.view
 	a.statusMu.Lock()

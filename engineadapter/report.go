@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/lightcl/lightcl/reorg"
 )
 
@@ -83,6 +85,10 @@ func (a *Adapter) report(ctx context.Context, n reorg.Note) {
 			"safe", next.Safe.Number, "finalized", next.Finalized.Number)
 
 	case reorg.NoteRestoreFailed:
+		if next.Unsafe.Hash == (common.Hash{}) {
+			a.log.Error("No local head to put back after a refused forkchoice state; the engine's head may be on the refused chain")
+			return
+		}
 		a.log.Error("Could not put the engine's head back after a refused forkchoice state; its head may be on the refused chain",
 			"head", next.Unsafe.Number, "hash", next.Unsafe.Hash, "err", n.Err)
 

@@ -139,7 +139,7 @@ func (a *Adapter) insertTips(ctx context.Context, chain []*eth.ExecutionPayloadE
 			// the forkchoice update that follows settles a block the engine only took
 			n++
 		case eth.ExecutionInvalid, eth.ExecutionInvalidBlockHash:
-			return reorg.TipsInserted{Inserted: n, Invalid: p.BlockHash, ValidationError: validationError(*res)}
+			return reorg.TipsInserted{Inserted: n, Invalid: p.BlockHash, Status: res.Status, ValidationError: validationError(*res)}
 		default:
 			return reorg.TipsInserted{Inserted: n, Err: fmt.Errorf("tip: newPayload %d (%s) answered %s", uint64(p.BlockNumber), p.BlockHash, res.Status)}
 		}

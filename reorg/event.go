@@ -12,7 +12,9 @@ import (
 type Event interface{ event() }
 
 // Tick starts a tick: read the engine and the source, decide, act.
-type Tick struct{}
+// AfterTip says the tick comes right after the tip whose Done asked for it
+// (TickNow): the head that tip set need not be read back.
+type Tick struct{ AfterTip bool }
 
 // TipArrived starts the tip path for one unsafe block from a tip feed.
 type TipArrived struct{ Payload *eth.ExecutionPayloadEnvelope }
@@ -101,6 +103,7 @@ type TipParentFetched struct {
 type TipsInserted struct {
 	Inserted        uint64
 	Invalid         common.Hash
+	Status          eth.ExecutePayloadStatus // the engine's answer for Invalid
 	ValidationError string
 	Err             error
 }

@@ -63,6 +63,9 @@ type op struct {
 	// view's head was read (a tip is not preceded by a head read): nothing is
 	// answered from Known.
 	engineMoves bool
+	// headFresh: the caller starts this tick right after the tip that asked
+	// for it (Tick.AfterTip)
+	headFresh bool
 	// forgiven holds hashes Forgive effects were asked for in this tick: they
 	// count as not rejected before the caller carried the effects out.
 	forgiven []common.Hash
@@ -112,7 +115,7 @@ func (s *stepper) step(ev Event) {
 	if s.o == nil {
 		switch e := ev.(type) {
 		case Tick:
-			s.startTick()
+			s.startTick(e.AfterTip)
 		case TipArrived:
 			s.startTip(e.Payload)
 		default:
@@ -231,9 +234,10 @@ func (s *stepper) rejected(h common.Hash) bool {
 // readEngine starts an operation's engine reads: the head, and all three
 // labels at start or when the head fell below the safe label.
 func (s *stepper) readEngine() {
-	if s.v.HeadFresh && s.v.Started {
-		s.v.HeadFresh = false // a tip set the head a moment ago (TickOnTip)
-		s.afterEngineRead()
+	fresh := s.v.HeadFresh && s.o.headFresh
+	s.v.HeadFresh = false
+	if fresh && s.v.Started {
+		s.afterEngineRead() // a tip set the head a moment ago (TickOnTip)
 		return
 	}
 	if s.o.tip {
@@ -245,6 +249,9 @@ func (s *stepper) readEngine() {
 
 func (s *stepper) onHead(e EngineHeadRead) {
 	if e.Err != nil {
+		if s.o.tip {
+			s.o.td.Reason = "engine not read yet"
+		}
 		s.finish(e.Err)
 		return
 	}
@@ -262,6 +269,9 @@ func (s *stepper) onHead(e EngineHeadRead) {
 
 func (s *stepper) onLabels(e EngineLabelsRead) {
 	if e.Err != nil {
+		if s.o.tip {
+			s.o.td.Reason = "engine not read yet"
+		}
 		s.finish(e.Err)
 		return
 	}
@@ -373,8 +383,8 @@ func (s *stepper) onBlocks(e EngineBlocksRead) {
 	}
 }
 
-func (s *stepper) startTick() {
-	s.o = &op{}
+func (s *stepper) startTick(afterTip bool) {
+	s.o = &op{headFresh: afterTip}
 	s.v.op = s.o
 	s.readEngine()
 }
@@ -419,7 +429,6 @@ func (s *stepper) decideTick() {
 	in.Rejected = s.rejected
 	d := Decide(in)
 	if d.Action == NeedAncestor && in.Ancestor == nil {
-		s.report(Note{Kind: NoteDecided, Decision: d})
 		s.o.d, s.o.tickD = d, d
 		in.Rejected = nil // the search needs none; keep the effect free of the view's functions
 		s.wait(waitAncestor, FindAncestor{Decision: d, Input: in})
@@ -471,16 +480,17 @@ func (s *stepper) onBackfilled(e Backfilled) {
 	if e.Head != (eth.L2BlockRef{}) {
 		// a checkpoint moved the head, with safe as its ancestor when it named it
 		s.v.Local.Unsafe = e.Head
-		s.v.HeadOnSafe = s.v.Local.Safe.Number <= e.Head.Number
+		s.v.HeadOnSafe = s.v.Local.Safe.Hash != (common.Hash{}) && s.v.Local.Safe.Number <= e.Head.Number
 		s.v.Known = Known{}.madeUnder(e.Head.Hash, nil, e.Head)
 	}
 	if e.Invalid != (common.Hash{}) {
 		s.emit(Reject{Hash: e.Invalid})
-		if e.TargetBuildsOnIt {
-			s.emit(Reject{Hash: d.Forkchoice.HeadBlockHash, Descendant: true})
-		}
+	}
+	if e.TargetBuildsOnIt { // on a block called INVALID now or before
+		s.emit(Reject{Hash: d.Forkchoice.HeadBlockHash, Descendant: true})
 	}
 	if e.Err != nil {
+		s.v.Known = Known{} // where the engine's head went is not known
 		s.report(Note{Kind: NoteBackfillFailed, Decision: d, Old: s.v.Local, New: s.v.Local, Err: e.Err,
 			Block: eth.L2BlockRef{Hash: e.Invalid}})
 		s.finish(e.Err)
@@ -513,6 +523,7 @@ func (s *stepper) onForkchoice(e ForkchoiceAnswered) {
 		return
 	}
 	if e.Err != nil {
+		s.v.Known = Known{} // the engine may have taken the update or not
 		s.finish(fmt.Errorf("forkchoice update to head %d (%s): %w", d.Next.Unsafe.Number, fc.HeadBlockHash, e.Err))
 		return
 	}
@@ -592,9 +603,10 @@ func (s *stepper) onRestored(e ForkchoiceAnswered) {
 // reportRefused reports a tick's refused state, with the view left after the
 // head was (or was not) put back.
 func (s *stepper) reportRefused() {
-	if n := s.o.refused; n != nil {
+	if s.o.refused != nil {
+		n := *s.o.refused
 		n.New = s.v.Local
-		s.report(*n)
+		s.report(n)
 	}
 }
 
@@ -681,6 +693,7 @@ func (s *stepper) onBuilt(e BlockBuilt) {
 	}
 	switch {
 	case e.Err != nil:
+		s.v.Known = Known{} // the build may have moved the engine's head
 		s.finish(e.Err)
 	case e.Syncing:
 		s.v.Syncing = true

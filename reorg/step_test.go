@@ -24,6 +24,9 @@ type stepWorld struct {
 	src      chain
 	heads    safesource.Heads
 	refuse   bool // answer the next tick forkchoice update with -38002
+	// backfilled answers BackfillBlocks; zero: the blocks are inserted (the
+	// engine's chain becomes the source's)
+	backfilled *Backfilled
 	rejected map[common.Hash]bool
 	trace    []string
 }
@@ -66,6 +69,13 @@ func (w *stepWorld) drive(t *testing.T, v View, ev Event) (View, Done) {
 				ev = w.forkchoice(e)
 			case InsertTips:
 				ev = TipsInserted{Inserted: uint64(len(e.Chain))}
+			case BackfillBlocks:
+				if w.backfilled != nil {
+					ev = *w.backfilled
+					break
+				}
+				w.el = w.src
+				ev = Backfilled{}
 			case Reject:
 				w.rejected[e.Hash] = true
 			case Forgive:
@@ -241,4 +251,36 @@ func TestStepRefusesEventsItDidNotAskFor(t *testing.T) {
 	v, effects = Step(busy, Tick{})
 	require.False(t, v.Busy())
 	require.ErrorIs(t, effects[len(effects)-1].(Done).Err, ErrUnexpected, "a new operation cannot start while one is in flight")
+}
+
+func TestStepScenarioBackfillOnABlockCalledInvalidBeforeRejectsTheTarget(t *testing.T) {
+	c := newChain(1, 40)
+	w := &stepWorld{el: c, head: 20, src: c, heads: heads(c, 10, 15)}
+	v, _ := w.drive(t, View{Params: Params{Mode: Backfill}}, Tick{})
+
+	// the source's safe head 30 builds on block 25, which the engine called
+	// INVALID before (the backfill stops there without sending it again)
+	w.heads, w.trace = heads(c, 10, 30), nil
+	w.backfilled = &Backfilled{TargetBuildsOnIt: true, Err: fmt.Errorf("backfill: block 25: %w earlier", ErrBackfillInvalid)}
+	_, done := w.drive(t, v, Tick{})
+	require.ErrorIs(t, done.Err, ErrBackfillInvalid)
+	require.Equal(t, CatchUp, done.Decision.Action)
+	require.True(t, w.rejected[c[30].Hash], "the target builds on an INVALID block: never sent again")
+	require.Contains(t, w.trace, "Report:backfill-failed")
+}
+
+func TestStepSkipsTheHeadReadOnlyRightAfterATipThatAskedForIt(t *testing.T) {
+	c := newChain(1, 30)
+	w := &stepWorld{el: c, head: 20, src: c, heads: heads(c, 10, 15)}
+	v, _ := w.drive(t, View{Params: Params{TipWindow: 64, TickOnTip: true}}, Tick{})
+	v, done := w.drive(t, v, TipArrived{Payload: tipPayload(c[21])})
+	require.True(t, done.TickNow)
+
+	w.trace = nil
+	_, _ = w.drive(t, v, Tick{}) // a tick the caller did not start for the tip
+	require.Equal(t, "ReadHeads", w.trace[0])
+
+	w.trace = nil
+	_, _ = w.drive(t, v, Tick{AfterTip: true})
+	require.Equal(t, "ReadSource", w.trace[0], "the head the tip set is not read back")
 }

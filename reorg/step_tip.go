@@ -103,8 +103,12 @@ func (s *stepper) onTipsInserted(e TipsInserted) {
 			}
 		}
 		err := fmt.Errorf("tip block %d (%s): %w: %s", bad.Number, bad.Hash, ErrTipInvalid, e.ValidationError)
+		status := e.Status
+		if status == "" {
+			status = eth.ExecutionInvalid
+		}
 		s.report(Note{Kind: NoteInvalid, Tip: d, IsTip: true, Old: s.v.Local, New: s.v.Local, Err: err, Block: bad,
-			Status: eth.ExecutionInvalid, ValidationError: e.ValidationError})
+			Status: status, ValidationError: e.ValidationError})
 		s.finish(err)
 		return
 	}
@@ -130,6 +134,7 @@ func (s *stepper) onTipForkchoice(e ForkchoiceAnswered) {
 		s.restore(old, fmt.Errorf("tip %d (%s): the engine refused it with safe %s and finalized %s: %w: %v",
 			d.Next.Unsafe.Number, fc.HeadBlockHash, fc.SafeBlockHash, fc.FinalizedBlockHash, ErrTipInvalid, e.Err))
 	case e.Err != nil:
+		s.v.Known = Known{} // the engine may have taken the update or not
 		s.finish(fmt.Errorf("tip: forkchoice update to %d (%s): %w", d.Next.Unsafe.Number, fc.HeadBlockHash, e.Err))
 	case e.Status == eth.ExecutionValid:
 		s.v.Local = d.Next
@@ -142,7 +147,7 @@ func (s *stepper) onTipForkchoice(e ForkchoiceAnswered) {
 			for _, env := range s.o.chain {
 				below = append(below, PayloadRef(env.ExecutionPayload))
 			}
-			if d.Depth == 0 && s.o.known.Head == s.v.TipBase {
+			if s.o.chain[0].ExecutionPayload.ParentHash == s.v.TipBase && s.o.known.Head == s.v.TipBase {
 				below = append(below, s.o.known.Made...)
 				read = s.o.known.Read
 			}

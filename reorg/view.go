@@ -130,17 +130,19 @@ func (k Known) beforeWrite() Known { return Known{Head: k.Head, Made: k.Made} }
 // below holds blocks known under the previous head that are ancestors of head
 // too (a tip chain extended it). The highest maxMade blocks are kept.
 func (k Known) madeUnder(head common.Hash, below []eth.L2BlockRef, refs ...eth.L2BlockRef) Known {
+	// the newest word first: refs, then below, then what was known; at a
+	// height named twice the first stays
 	made := make([]eth.L2BlockRef, 0, len(below)+len(refs)+len(k.Made))
-	if k.Head == head {
-		made = append(made, k.Made...)
-	}
-	made = append(made, below...)
 	for _, r := range refs {
 		if r.Hash != (common.Hash{}) {
 			made = append(made, r)
 		}
 	}
-	slices.SortFunc(made, func(a, b eth.L2BlockRef) int { return cmp.Compare(b.Number, a.Number) })
+	made = append(made, below...)
+	if k.Head == head {
+		made = append(made, k.Made...)
+	}
+	slices.SortStableFunc(made, func(a, b eth.L2BlockRef) int { return cmp.Compare(b.Number, a.Number) })
 	made = slices.CompactFunc(made, func(a, b eth.L2BlockRef) bool { return a.Number == b.Number })
 	if len(made) > maxMade {
 		made = made[:maxMade]
