@@ -18,17 +18,17 @@ import (
 // (up to its head) and the source's. A scenario is then a list of events
 // and the effects they produced, with no I/O.
 type stepWorld struct {
-	el       chain // the engine's canonical chain; el[head] is its head
-	head     uint64
-	labels   Local // the engine's safe and finalized heads
-	src      chain
-	heads    safesource.Heads
-	refuse   bool // answer the next tick forkchoice update with -38002
+	el     chain // the engine's canonical chain; el[head] is its head
+	head   uint64
+	labels Local // the engine's safe and finalized heads
+	src    chain
+	heads  safesource.Heads
+	refuse bool // answer the next tick forkchoice update with -38002
 	// backfilled answers BackfillBlocks; zero: the blocks are inserted (the
 	// engine's chain becomes the source's)
 	backfilled *Backfilled
-	rejected map[common.Hash]bool
-	trace    []string
+	rejected   map[common.Hash]bool
+	trace      []string
 }
 
 func (w *stepWorld) engineChain() chain { return w.el[:w.head+1] }

@@ -157,7 +157,7 @@ func measureNotify(b *testing.B, r *rig, from int) time.Duration {
 				}
 			case err := <-sub.Err():
 				return fmt.Errorf("newHeads subscription: %w", err)
-			case <-time.After(5 * time.Second - time.Since(start)):
+			case <-time.After(5*time.Second - time.Since(start)):
 				return fmt.Errorf("no newHeads notification for block %d within 5s", want.NumberU64())
 			}
 		}
