@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -67,7 +68,8 @@ func TestFollowsTheTipPushedOverAWebsocket(t *testing.T) {
 	w.remote.Insert(fork...)
 	w.move(28, 10, 5)
 	w.waitHead(t, p, 28)
-	require.Contains(t, p.stderr.String(), "Unsafe reorg to the tip feed's chain")
+	require.Eventually(t, func() bool { return strings.Contains(p.stderr.String(), "Unsafe reorg to the tip feed's chain") },
+		waitFor, 10*time.Millisecond, "the reorg is logged once the engine took it; stderr:\n%s", p.stderr)
 
 	st := w.f.waitStatus(t, p, "tip feed subscribed", func(st *nodeStatus) bool {
 		return st.Tip != nil && len(st.Tip.Feeds) == 1 && st.Tip.Feeds[0].Mode == "subscription"
