@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
+	"github.com/ethereum-optimism/optimism/op-service/retry"
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/log"
@@ -66,6 +67,9 @@ type Adapter struct {
 	invalid, descendants *rejectedSet
 	// tipCtx bounds the parent fetches of the tip in flight as a whole.
 	tipCtx context.Context
+	// fetchWait is the backfill's wait between tries of a payload the
+	// provider does not have yet; nil: fetchBackoff (tests shorten it).
+	fetchWait retry.Strategy
 
 	statusMu sync.Mutex
 	status   Status

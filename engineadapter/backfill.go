@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
+	"github.com/ethereum-optimism/optimism/op-service/retry"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
 	"github.com/ethereum/go-ethereum"
 	"golang.org/x/sync/errgroup"
@@ -59,44 +59,39 @@ func (a *Adapter) backfillBlocks(ctx context.Context, d reorg.Decision, l reorg.
 	a.log.Info("Backfill starting", "from", from, "to", to, "blocks", total, "window", window)
 
 	// a producer fetches windows ahead while the loop below inserts: fetching
-	// and inserting overlap, up to two windows ahead
+	// and inserting overlap, up to two windows ahead. It ends at the first
+	// fetch error, after the windows before it, and is stopped and waited for
+	// on every return.
 	type fetched struct {
-		lo, hi uint64
-		envs   []*eth.ExecutionPayloadEnvelope
-		err    error
+		hi   uint64
+		envs []*eth.ExecutionPayloadEnvelope
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	windows := make(chan fetched, 2)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	var producer errgroup.Group
+	producer.Go(func() error {
 		defer close(windows)
 		for lo := from; lo <= to; lo += window {
 			hi := min(lo+window-1, to)
 			envs, err := a.fetchWindow(pctx, lo, hi)
-			select {
-			case windows <- fetched{lo, hi, envs, err}:
-			case <-pctx.Done():
-				return
-			}
 			if err != nil {
-				return
+				return err
+			}
+			select {
+			case windows <- fetched{hi, envs}:
+			case <-pctx.Done():
+				return nil
 			}
 		}
-	}()
+		return nil
+	})
 	defer func() {
 		cancel()
-		for range windows { // let the producer finish
-		}
-		wg.Wait()
+		_ = producer.Wait()
 	}()
 
 	parent := base
 	for f := range windows {
-		if f.err != nil {
-			return f.err
-		}
 		for _, env := range f.envs {
 			p := env.ExecutionPayload
 			if a.invalid.has(p.BlockHash) {
@@ -135,6 +130,9 @@ func (a *Adapter) backfillBlocks(ctx context.Context, d reorg.Decision, l reorg.
 			res.Head = parent
 		}
 	}
+	if err := producer.Wait(); err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("backfill stopped at %d of %d..%d: %w", parent.Number, from, to, err)
 	}
@@ -164,35 +162,68 @@ func (a *Adapter) fetchWindow(ctx context.Context, lo, hi uint64) ([]*eth.Execut
 // fetchAttempts bounds the tries for one payload the provider does not have.
 const fetchAttempts = 8
 
+// fetchBackoff is the wait after the failed try attempt (from 0) of a payload
+// the provider does not have: 100 ms doubling up to 5 s, with no jitter;
+// about 11 s over fetchAttempts tries.
+type fetchBackoff struct{}
+
+var _ retry.Strategy = fetchBackoff{}
+
+func (fetchBackoff) Duration(attempt int) time.Duration {
+	const first, most = 100 * time.Millisecond, 5 * time.Second
+	if attempt < 0 || attempt >= 6 { // 100 ms << 6 is past most
+		return most
+	}
+	return min(first<<attempt, most)
+}
+
+// fetch gets payload n, retrying only while the provider does not have it
+// (ethereum.NotFound, or an empty answer); any other error ends it at once.
 func (a *Adapter) fetch(ctx context.Context, n uint64) (*eth.ExecutionPayloadEnvelope, error) {
-	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	var (
+		env     *eth.ExecutionPayloadEnvelope
+		final   error // an answer a retry cannot change
+		attempt int
+	)
+	// op returns nil to stop the retries: with env, or with final set
+	wait := a.fetchWait
+	if wait == nil {
+		wait = fetchBackoff{}
+	}
+	err := retry.Do0(ctx, fetchAttempts, wait, func() error {
 		pctx, cancel := context.WithTimeout(ctx, a.cfg.EngineTimeout)
-		env, err := a.cfg.Payloads.PayloadByNumber(pctx, n)
+		got, err := a.cfg.Payloads.PayloadByNumber(pctx, n)
 		cancel()
-		if err == nil && (env == nil || env.ExecutionPayload == nil) {
+		if err == nil && (got == nil || got.ExecutionPayload == nil) {
 			err = fmt.Errorf("empty payload: %w", ethereum.NotFound) // retried like a missing one
 		}
 		switch {
-		case err == nil && uint64(env.ExecutionPayload.BlockNumber) != n:
-			return nil, fmt.Errorf("backfill: asked the provider for block %d, got %d", n, uint64(env.ExecutionPayload.BlockNumber))
+		case err == nil && uint64(got.ExecutionPayload.BlockNumber) != n:
+			final = fmt.Errorf("backfill: asked the provider for block %d, got %d", n, uint64(got.ExecutionPayload.BlockNumber))
+			return nil
 		case err == nil:
-			return env, nil
+			env = got
+			return nil
 		case !errors.Is(err, ethereum.NotFound):
-			return nil, fmt.Errorf("backfill: payload %d: %w", n, err)
-		case attempt == fetchAttempts:
-			return nil, fmt.Errorf("backfill: payload %d not at the provider after %d attempts: %w", n, attempt, err)
+			final = fmt.Errorf("backfill: payload %d: %w", n, err)
+			return nil
 		}
-		a.log.Debug("Backfill payload not at the provider yet; retrying", "number", n, "backoff", backoff, "err", err)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("backfill: payload %d: %w", n, ctx.Err())
-		case <-t.C:
+		if attempt++; attempt < fetchAttempts {
+			a.log.Debug("Backfill payload not at the provider yet; retrying", "number", n,
+				"backoff", wait.Duration(attempt-1), "err", err)
 		}
-		backoff = min(2*backoff, 5*time.Second)
+		return err
+	})
+	var failed *retry.ErrFailedPermanently
+	switch {
+	case errors.As(err, &failed):
+		return nil, fmt.Errorf("backfill: payload %d not at the provider after %d attempts: %w", n, fetchAttempts, failed.LastErr)
+	case err != nil: // ctx ended
+		return nil, fmt.Errorf("backfill: payload %d: %w", n, err)
+	case final != nil:
+		return nil, final
 	}
+	return env, nil
 }
 
 // insert sends one payload with newPayload. INVALID stops the backfill and the

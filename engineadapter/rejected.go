@@ -1,47 +1,41 @@
 package engineadapter
 
-import "github.com/ethereum/go-ethereum/common"
+import (
+	"github.com/ethereum/go-ethereum/common"
+	lru "github.com/hashicorp/golang-lru/v2"
+)
 
-// rejectedSet remembers the last n hashes the engine called INVALID. Owned by
-// the adapter's tick; not safe for concurrent use.
+// rejectedSet remembers the last n hashes the engine called INVALID, oldest
+// forgotten first. Adding a hash it holds changes nothing, and lookups do not
+// refresh a hash, so the order is that of first insertion. With n <= 0 it
+// remembers nothing. Owned by the adapter's tick.
 type rejectedSet struct {
-	set   map[common.Hash]struct{}
-	order []common.Hash
-	next  int
+	cache *lru.Cache[common.Hash, struct{}] // nil when n <= 0
 }
 
 func newRejectedSet(n int) *rejectedSet {
-	return &rejectedSet{set: make(map[common.Hash]struct{}, n), order: make([]common.Hash, n)}
+	if n <= 0 {
+		return &rejectedSet{}
+	}
+	c, err := lru.New[common.Hash, struct{}](n)
+	if err != nil { // only for n <= 0, handled above
+		panic(err)
+	}
+	return &rejectedSet{cache: c}
 }
 
 func (r *rejectedSet) add(h common.Hash) {
-	if _, ok := r.set[h]; ok || len(r.order) == 0 {
-		return
+	if r.cache != nil {
+		r.cache.ContainsOrAdd(h, struct{}{}) // no refresh of a hash already held
 	}
-	if old := r.order[r.next]; old != (common.Hash{}) {
-		delete(r.set, old)
-	}
-	r.order[r.next] = h
-	r.next = (r.next + 1) % len(r.order)
-	r.set[h] = struct{}{}
 }
 
 // remove forgets h, and frees its slot so that a later eviction cannot drop
 // it if it is added again.
 func (r *rejectedSet) remove(h common.Hash) bool {
-	if _, ok := r.set[h]; !ok {
-		return false
-	}
-	delete(r.set, h)
-	for i, x := range r.order {
-		if x == h {
-			r.order[i] = common.Hash{}
-		}
-	}
-	return true
+	return r.cache != nil && r.cache.Remove(h)
 }
 
 func (r *rejectedSet) has(h common.Hash) bool {
-	_, ok := r.set[h]
-	return ok
+	return r.cache != nil && r.cache.Contains(h) // Contains does not refresh
 }
