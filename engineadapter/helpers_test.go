@@ -142,7 +142,7 @@ func (r *rig) eventKinds() []engineadapter.EventKind {
 	return out
 }
 
-// checkInvariants checks DESIGN.md's invariants on every forkchoice update the EL
+// checkInvariants checks docs/DESIGN.md's invariants on every forkchoice update the EL
 // received: finalized ≤ safe ≤ head, each an ancestor of the next, and finalized
 // never lower than in an earlier update. A zero safe or finalized hash leaves
 // the engine's label as it is (op-geth's reading): a checkpoint that names

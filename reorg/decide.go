@@ -61,7 +61,7 @@ type AncestorResult struct {
 }
 
 // Decide returns what to do about the source's heads, and why. It implements the
-// decision table in DESIGN.md; the comments name its rows.
+// decision table in docs/DESIGN.md; the comments name its rows.
 func Decide(in Input) Decision {
 	d := decide(in)
 	// Row: finalized ≤ safe in every update. A source behind the local

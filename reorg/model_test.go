@@ -133,7 +133,7 @@ func (mc modelCase) gather(el chain, l Local) Input {
 }
 
 // TestModel drives Decide over random engine/source chain pairs with forks at
-// random heights and checks the invariants of DESIGN.md on every decision:
+// random heights and checks the invariants of docs/DESIGN.md on every decision:
 // finalized ≤ safe ≤ unsafe; finalized never regresses nor leaves the local
 // finalized chain; every forkchoice update's finalized is an ancestor of its
 // safe and its safe of its head; a rejected head is never sent; the ancestor

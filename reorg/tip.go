@@ -89,7 +89,7 @@ type TipDecision struct {
 func (d TipDecision) SendsForkchoice() bool { return d.Action == TipInsert || d.Action == TipSync }
 
 // DecideTip returns what to do with a tip block (the last of in.Chain) and why.
-// It implements the tip table in DESIGN.md; the comments name its rows.
+// It implements the tip table in docs/DESIGN.md; the comments name its rows.
 func DecideTip(in TipInput) TipDecision {
 	l := in.Local
 	if len(in.Chain) == 0 {

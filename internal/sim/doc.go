@@ -10,7 +10,7 @@
 // ELs) that each may lag, stall, fail, send garbage, regress or lie on a fork
 // (at most N-M at a time), an L1 that may reorg the origins of the heads, an
 // engine that may answer SYNCING or INVALID or lose its unflushed blocks, and
-// restarts of the adapter. After every tick the invariants of DESIGN.md are
+// restarts of the adapter. After every tick the invariants of docs/DESIGN.md are
 // checked on every forkchoice update the engine received; after the faults
 // stop the node must reach the honest safe and finalized heads within a
 // bounded number of ticks.
