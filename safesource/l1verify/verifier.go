@@ -136,6 +136,19 @@ func (v *Verifier) Status() VerifierStatus {
 // view reads the L1 head, unless a read that began at or after since has
 // already succeeded, and returns the knowledge it leaves. Reads are one at a
 // time, so concurrent calls (a quorum round) share one.
+//
+// This is not golang.org/x/sync/singleflight, whose semantics differ in two
+// ways that matter here. A singleflight caller joins whatever read is in
+// flight, even one that began before the caller did, whose head may predate
+// an L1 reorg the caller must see (the type's invariant); here a caller
+// takes only a read that began at or after it did. And a singleflight
+// read runs under its first caller's context and hands its error to every
+// caller: Source.Heads cancels its read when its inner source fails, and a
+// quorum cancels the members it stops waiting for, so one member's
+// cancellation would fail the L1 check of every other member in the round.
+// Here the read runs under its reader's context, and a caller waiting for a
+// read that fails reads again under its own. Detaching the read from every
+// caller's context instead would leave a read running that no caller owns.
 func (v *Verifier) view(ctx context.Context, since time.Time) (view, error) {
 	select {
 	case v.refreshLock <- struct{}{}:

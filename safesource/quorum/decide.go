@@ -1,12 +1,8 @@
 package quorum
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"sync"
-	"time"
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 
@@ -26,116 +22,210 @@ var (
 	labels         = []label{finalizedLabel, safeLabel, localSafeLabel}
 )
 
-// Round is the outcome of one round.
-type Round struct {
-	// Heads are the agreed heads; zero when Err is set.
-	Heads safesource.Heads
-	Err   error
-	// Supporters of the agreed safe head, and Disagreed: members at or above it
-	// whose chain holds another block there.
-	Supporters, Disagreed []string
-	// Answered and Missing name the members that answered, and that erred or
-	// had not answered when the round decided.
-	Answered, Missing []string
-	// NoQuorum names the labels no head gathered M supporters for.
-	NoQuorum []string
-	// TimedOut names the members whose lookup outlasted MemberTimeout; the
-	// round asked them nothing more after that.
-	TimedOut []string
-	// Lookups is how many L2BlockRefByNumber calls the round made.
-	Lookups int
-	Latency time.Duration
-}
-
-// decider works out one round's agreement from the answers, asking members for
-// their blocks by number where a lagging claim needs it, at most once per
-// member and height. A member whose lookup times out is not asked again in the
-// round, and one that does not answer a lookup made for the record within the
-// straggler wait is not asked for the record again: a stalled member costs a
-// round at most one member timeout and one straggler wait, not one per label
-// and candidate.
-type decider struct {
-	q       *Quorum
-	answers []answer
-
-	mu       sync.Mutex
-	cache    map[lookupKey]lookup
-	lookups  int
-	timedOut map[int]bool // a lookup outlasted MemberTimeout: ask nothing more
-	slow     map[int]bool // cut off by the record's straggler wait: ask only when needed
-}
-
-// errMemberTimeout is the cause of a lookup's context when MemberTimeout ends it.
-var errMemberTimeout = errors.New("member timeout")
-
+// lookupKey names one lookup: a member's canonical block at a height.
 type lookupKey struct {
 	member int
 	height uint64
 }
 
-func (q *Quorum) decide(ctx context.Context, answers []answer) (r Round) {
-	d := &decider{q: q, answers: answers, cache: map[lookupKey]lookup{}, timedOut: map[int]bool{}, slow: map[int]bool{}}
-	defer func() { r.TimedOut = d.timedOutNames() }()
-	for _, a := range answers {
-		if a.err != nil {
-			r.Missing = append(r.Missing, q.members[a.member].Name())
-		} else {
-			r.Answered = append(r.Answered, q.members[a.member].Name())
+// lookupResult is one lookup's answer, as the round hands it to decide.
+type lookupResult struct {
+	lookupKey
+	ref eth.L2BlockRef
+	err error
+	// timedOut: the member did not answer within MemberTimeout. It is neither
+	// for nor against, and the member is asked nothing more in the round.
+	timedOut bool
+	// late: asked for the record only, the lookup was not answered within the
+	// straggler wait, and the round waits for it no longer. Its answer may
+	// still follow, as a result of its own.
+	late bool
+}
+
+// input is what decide works a round's agreement out from.
+type input struct {
+	threshold int
+	// answers are the members' heads answers, in member order; a member that
+	// failed or had not answered carries an error.
+	answers []answer
+	// lastFinalized is the finalized head the last agreeing round reported.
+	lastFinalized eth.L2BlockRef
+	// lookups are the lookup results so far, in the order they came.
+	lookups []lookupResult
+	// final: no more lookups will be made (the caller gave up); a lookup not
+	// answered is neither for nor against.
+	final bool
+}
+
+// outcome is what decide returns: the lookups the agreement waits for, or,
+// when it waits for none, the agreement.
+type outcome struct {
+	// need lists the lookups the agreement waits for, none already answered;
+	// they may all be made at once. Empty once the round is decided.
+	need []lookupKey
+	// record: need is asked for the record only, to name the members that
+	// disagree with a safe head agreed by claims alone. The round waits for
+	// these at most the straggler wait, then hands back the unanswered ones
+	// late.
+	record bool
+
+	// heads are the agreed heads; zero when err is set.
+	heads safesource.Heads
+	err   error
+	// supporters of the agreed safe head, and disagreed: members at or above
+	// it whose chain holds another block there. Member indices, ascending.
+	supporters, disagreed []int
+	// noQuorum names the labels no head gathered M supporters for.
+	noQuorum []string
+	// timedOut are the members a lookup of which timed out, ascending.
+	timedOut []int
+}
+
+// done reports whether the round is decided.
+func (o outcome) done() bool { return len(o.need) == 0 }
+
+// decide works out a round's agreement from the members' heads answers and
+// the lookups answered so far. It does no I/O and keeps no state: where the
+// agreement depends on a member's block at some height that is not in
+// in.lookups, it returns the lookups it needs, and the caller makes them and
+// calls it again with their results added. Results only add to what is
+// known, so each call goes at least as far as the one before.
+//
+// For each label (safe first, then finalized, then local-safe) the agreed
+// head is the highest candidate that at least M members support. The
+// candidates are the members' claims for that label and for the labels below
+// it (a finalized block is safe too), tried from the highest down. A member
+// supports a candidate it claims itself, or when its own head for the label
+// is above the candidate and its canonical block at that height is the
+// candidate (the whole record, not just its hash). Lookups are asked only
+// when enough members could still support the candidate, at most once per
+// member and height in a round (the caller keeps that promise: it never asks
+// a lookup twice), and never of a member that timed out on one: its answers
+// already given still count, it is asked nothing more. Finalized must be an
+// ancestor of safe, and safe of local-safe, by the word of M of the upper
+// head's supporters. Finalized without a quorum stays at in.lastFinalized
+// when that is still an ancestor of the agreed safe head; local-safe without
+// one is reported as safe. When the safe head is agreed by claims alone, the
+// members above it are asked, for the record only, whether their chain holds
+// it, to name those that disagree.
+func decide(in input) outcome {
+	d := newDecider(in)
+	out := d.run()
+	if d.waiting() {
+		out = outcome{need: d.need, record: d.record}
+	}
+	for m := range d.timedOut {
+		out.timedOut = append(out.timedOut, m)
+	}
+	slices.Sort(out.timedOut)
+	return out
+}
+
+// decider is one decide call's view of its input.
+type decider struct {
+	in       input
+	answered map[lookupKey]lookupResult // the latest answer per lookup; late ones are not answers
+	late     map[lookupKey]bool
+	timedOut map[int]bool
+	need     []lookupKey // set when the agreement waits for lookups
+	record   bool
+}
+
+func newDecider(in input) *decider {
+	d := &decider{in: in, answered: map[lookupKey]lookupResult{}, late: map[lookupKey]bool{}, timedOut: map[int]bool{}}
+	for _, l := range in.lookups {
+		switch {
+		case l.late:
+			d.late[l.lookupKey] = true
+		default:
+			d.answered[l.lookupKey] = l
+			if l.timedOut {
+				d.timedOut[l.member] = true
+			}
 		}
 	}
-	safe, safeBy, disagreed, ok := d.agree(ctx, safeLabel)
-	r.Disagreed = d.names(disagreed)
-	if !ok {
-		r.NoQuorum = append(r.NoQuorum, safeLabel.name)
-		r.Err = fmt.Errorf("safe: fewer than %d of %d members support any head (answered: %d): %w",
-			q.cfg.Threshold, len(q.members), len(r.Answered), ErrNoQuorum)
-		r.Lookups = d.lookups
-		return r
-	}
-	r.Supporters = d.names(safeBy)
+	return d
+}
 
-	fin, finBy, _, ok := d.agree(ctx, finalizedLabel)
-	if ok && !d.linked(ctx, fin, finBy, safe, safeBy) {
-		ok = false
+// waiting reports whether the agreement waits for lookups. Every step checks
+// it after a call that may ask for some, and returns at once when it does.
+func (d *decider) waiting() bool { return len(d.need) > 0 }
+
+// wait records that the agreement waits for members' blocks at height.
+func (d *decider) wait(members []int, height uint64, record bool) {
+	for _, m := range members {
+		d.need = append(d.need, lookupKey{m, height})
+	}
+	d.record = record
+}
+
+func (d *decider) run() outcome {
+	m, n := d.in.threshold, len(d.in.answers)
+	answered := 0
+	for _, a := range d.in.answers {
+		if a.err == nil {
+			answered++
+		}
+	}
+	safe, safeBy, disagreed, ok := d.agree(safeLabel)
+	if d.waiting() {
+		return outcome{}
 	}
 	if !ok {
-		r.NoQuorum = append(r.NoQuorum, finalizedLabel.name)
+		return outcome{noQuorum: []string{safeLabel.name}, disagreed: disagreed,
+			err: fmt.Errorf("safe: fewer than %d of %d members support any head (answered: %d): %w", m, n, answered, ErrNoQuorum)}
+	}
+	out := outcome{supporters: sorted(safeBy), disagreed: sorted(disagreed)}
+
+	fin, finBy, _, ok := d.agree(finalizedLabel)
+	if ok && !d.waiting() {
+		ok = d.linked(fin, finBy, safe, safeBy)
+	}
+	if d.waiting() {
+		return outcome{}
+	}
+	if !ok {
+		out.noQuorum = append(out.noQuorum, finalizedLabel.name)
 		// keep the last agreed finalized head if it is still below safe
-		last := q.finalized
-		if last == (eth.L2BlockRef{}) || last.Number > safe.Number || !d.linked(ctx, last, nil, safe, safeBy) {
-			r.Err = fmt.Errorf("finalized: fewer than %d of %d members support a head below the agreed safe %d, and none was agreed before: %w",
-				q.cfg.Threshold, len(q.members), safe.Number, ErrNoQuorum)
-			r.Lookups = d.lookups
-			return r
+		last := d.in.lastFinalized
+		keep := last != (eth.L2BlockRef{}) && last.Number <= safe.Number && d.linked(last, nil, safe, safeBy)
+		if d.waiting() {
+			return outcome{}
+		}
+		if !keep {
+			out.err = fmt.Errorf("finalized: fewer than %d of %d members support a head below the agreed safe %d, and none was agreed before: %w",
+				m, n, safe.Number, ErrNoQuorum)
+			return out
 		}
 		fin = last
 	}
 
-	localSafe, lsBy, _, ok := d.agree(ctx, localSafeLabel)
-	if !ok || !d.linked(ctx, safe, safeBy, localSafe, lsBy) {
-		r.NoQuorum = append(r.NoQuorum, localSafeLabel.name)
+	localSafe, lsBy, _, ok := d.agree(localSafeLabel)
+	if ok && !d.waiting() {
+		ok = d.linked(safe, safeBy, localSafe, lsBy)
+	}
+	if d.waiting() {
+		return outcome{}
+	}
+	if !ok {
+		out.noQuorum = append(out.noQuorum, localSafeLabel.name)
 		localSafe = safe
 	}
-	r.Heads = safesource.Heads{Safe: safe, LocalSafe: localSafe, Finalized: fin}
-	if err := r.Heads.Check(); err != nil {
-		r.Heads, r.Err = safesource.Heads{}, fmt.Errorf("agreed heads: %w", err)
+	out.heads = safesource.Heads{Safe: safe, LocalSafe: localSafe, Finalized: fin}
+	if err := out.heads.Check(); err != nil {
+		out.heads, out.err = safesource.Heads{}, fmt.Errorf("agreed heads: %w", err)
 	}
-	r.Lookups = d.lookups
-	return r
+	return out
 }
 
-// agree returns the highest block claimed for label that at least M members
-// support, those supporters, and the members at or above it that hold another
-// block there. The candidates are the members' claims for label and for the
-// labels below it (a finalized block is safe too), tried from the highest down.
-// A member supports a candidate it claims itself; one whose head for label is
-// above the candidate is asked for its block at that height, only when enough
-// members could still support it, and at most once per height in a round.
-func (d *decider) agree(ctx context.Context, l label) (eth.L2BlockRef, []int, []int, bool) {
-	m := d.q.cfg.Threshold
+// agree returns the highest candidate for label l that at least M members
+// support, those supporters, and the members at or above it whose chain holds
+// another block there (for the safe label, those asked for the record too).
+func (d *decider) agree(l label) (eth.L2BlockRef, []int, []int, bool) {
+	m := d.in.threshold
 	below := labelsUpTo(l)
 	var candidates []eth.L2BlockRef
-	for _, a := range d.answers {
+	for _, a := range d.in.answers {
 		if a.err != nil {
 			continue
 		}
@@ -153,7 +243,7 @@ func (d *decider) agree(ctx context.Context, l label) (eth.L2BlockRef, []int, []
 	})
 	for _, c := range candidates {
 		var direct, above, against []int
-		for _, a := range d.answers {
+		for _, a := range d.in.answers {
 			if a.err != nil {
 				continue
 			}
@@ -171,46 +261,98 @@ func (d *decider) agree(ctx context.Context, l label) (eth.L2BlockRef, []int, []
 			continue
 		}
 		if len(direct) >= m {
-			// agreed without lookups; members above it are asked, briefly and
-			// for the record only, whether their chain holds it
-			against = append(against, d.record(ctx, above, c)...)
-			return c, direct, against, true
+			// agreed without lookups; for the safe head, whose dissenters the
+			// round names, the members above it are asked for the record
+			if l.name == safeLabel.name {
+				against = append(against, d.dissent(above, c)...)
+			}
+			return c, direct, against, !d.waiting()
 		}
-		support, others := d.support(ctx, above, c, m-len(direct))
-		support = append(direct, support...)
-		against = append(against, others...)
-		if len(support) >= m {
-			return c, support, against, true
+		yes, no := d.support(above, c, m-len(direct))
+		if d.waiting() {
+			return eth.L2BlockRef{}, nil, nil, false
+		}
+		if len(direct)+len(yes) >= m {
+			return c, append(direct, yes...), append(against, no...), true
 		}
 	}
 	return eth.L2BlockRef{}, nil, nil, false
 }
 
-// record asks members, for the record only and for at most the straggler
-// wait, whether their chain holds c, and returns those whose chain holds
-// another block there. Members that did not answer in time are not asked for
-// the record again in the round.
-func (d *decider) record(ctx context.Context, members []int, c eth.L2BlockRef) []int {
-	d.mu.Lock()
-	members = slices.DeleteFunc(slices.Clone(members), func(m int) bool { return d.slow[m] })
-	d.mu.Unlock()
-	if len(members) == 0 {
-		return nil
-	}
-	bctx, cancel := context.WithTimeout(ctx, d.q.cfg.StragglerWait)
-	defer cancel()
-	yes, no := d.support(bctx, members, c, len(members))
-	if ctx.Err() != nil {
-		return no
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, m := range members {
-		if !slices.Contains(yes, m) && !slices.Contains(no, m) {
-			d.slow[m] = true
+// support returns, among members, those whose block at c's height is c (yes)
+// and those whose block is another or whose lookup failed (no). A member that
+// timed out, on this lookup or another, is neither. When fewer than need say
+// yes and the members not asked yet could make up the difference, the
+// agreement waits for their lookups.
+func (d *decider) support(members []int, c eth.L2BlockRef, need int) (yes, no []int) {
+	var ask []int
+	for _, member := range members {
+		r, ok := d.answered[lookupKey{member, c.Number}]
+		switch {
+		case ok && r.err == nil && r.ref == c:
+			yes = append(yes, member)
+		case ok && r.timedOut:
+		case ok:
+			no = append(no, member)
+		case d.timedOut[member], d.in.final:
+		default:
+			ask = append(ask, member)
 		}
 	}
+	if len(yes) < need && len(yes)+len(ask) >= need {
+		d.wait(ask, c.Number, false)
+	}
+	return yes, no
+}
+
+// dissent returns, among members, those whose block at c's height is
+// another: asked for the record only, every lookup of them once, and not
+// waited for past the straggler wait (those come back late).
+func (d *decider) dissent(members []int, c eth.L2BlockRef) (no []int) {
+	var ask []int
+	for _, member := range members {
+		key := lookupKey{member, c.Number}
+		r, ok := d.answered[key]
+		switch {
+		case ok && (r.timedOut || r.err == nil && r.ref == c):
+		case ok:
+			no = append(no, member)
+		case d.late[key], d.timedOut[member], d.in.final:
+		default:
+			ask = append(ask, member)
+		}
+	}
+	if len(ask) > 0 {
+		d.wait(ask, c.Number, true)
+	}
 	return no
+}
+
+// linked reports whether lower is an ancestor of (or equal to) upper by the
+// word of at least M members that support upper: a member counts when it
+// supports lower too, by its own claim (among lowerBy) or by its canonical
+// block at lower's height.
+func (d *decider) linked(lower eth.L2BlockRef, lowerBy []int, upper eth.L2BlockRef, upperBy []int) bool {
+	if lower.Number > upper.Number {
+		return false
+	}
+	if lower.Number == upper.Number {
+		return lower.Hash == upper.Hash
+	}
+	count := 0
+	var ask []int
+	for _, member := range upperBy {
+		if slices.Contains(lowerBy, member) {
+			count++
+		} else {
+			ask = append(ask, member)
+		}
+	}
+	if count >= d.in.threshold {
+		return true
+	}
+	more, _ := d.support(ask, lower, d.in.threshold-count)
+	return count+len(more) >= d.in.threshold
 }
 
 // labelsUpTo is l and the labels below it.
@@ -233,127 +375,9 @@ func claims(h safesource.Heads, ls []label, c eth.L2BlockRef) bool {
 	return false
 }
 
-// linked reports whether lower is an ancestor of (or equal to) upper by the
-// word of at least M members that support upper: a member counts when it
-// supports lower too, by its own claim (among lowerBy) or by its canonical
-// block at lower's height.
-func (d *decider) linked(ctx context.Context, lower eth.L2BlockRef, lowerBy []int, upper eth.L2BlockRef, upperBy []int) bool {
-	if lower.Number > upper.Number {
-		return false
-	}
-	if lower.Number == upper.Number {
-		return lower.Hash == upper.Hash
-	}
-	count := 0
-	var ask []int
-	for _, member := range upperBy {
-		if slices.Contains(lowerBy, member) {
-			count++
-		} else {
-			ask = append(ask, member)
-		}
-	}
-	if count >= d.q.cfg.Threshold {
-		return true
-	}
-	more, _ := d.support(ctx, ask, lower, d.q.cfg.Threshold-count)
-	count += len(more)
-	return count >= d.q.cfg.Threshold
-}
-
-// support asks members for their block at c's height, in parallel, and
-// returns those whose block is c (the whole record, not just its hash) and
-// those whose block is not. It stops waiting as soon as need members support c
-// or too few are left to get there; answers are cached per member and height
-// for the round, except those cut short. A member whose lookup outlasts
-// MemberTimeout is neither for nor against, and is not asked again in the
-// round: it supports nothing more.
-func (d *decider) support(ctx context.Context, members []int, c eth.L2BlockRef, need int) (yes, no []int) {
-	type result struct {
-		member int
-		l      lookup
-	}
-	results := make(chan result, len(members))
-	lctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	pending := 0
-	for _, member := range members {
-		key := lookupKey{member, c.Number}
-		d.mu.Lock()
-		cached, ok := d.cache[key]
-		timedOut := d.timedOut[member]
-		d.mu.Unlock()
-		if timedOut {
-			continue
-		}
-		if ok {
-			results <- result{member, cached}
-			pending++
-			continue
-		}
-		pending++
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			mctx, mcancel := context.WithTimeoutCause(lctx, d.q.cfg.MemberTimeout, errMemberTimeout)
-			defer mcancel()
-			ref, err := d.q.members[member].L2BlockRefByNumber(mctx, c.Number)
-			if err == nil && ref.Number != c.Number {
-				err = fmt.Errorf("answered block %d for height %d", ref.Number, c.Number)
-			}
-			// the member's own timeout, not a wait of the caller's cut short
-			timedOut := err != nil && errors.Is(context.Cause(mctx), errMemberTimeout)
-			l := lookup{member: member, ref: ref, err: err, timedOut: timedOut}
-			if lctx.Err() == nil { // an answer cut short is not the member's
-				d.mu.Lock()
-				d.cache[key] = l
-				d.lookups++
-				if timedOut {
-					d.timedOut[member] = true
-				}
-				d.mu.Unlock()
-			}
-			results <- result{member, l}
-		}()
-	}
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
-	for ; pending > 0 && len(yes) < need && len(yes)+pending >= need; pending-- {
-		select {
-		case r := <-results:
-			switch {
-			case r.l.err == nil && r.l.ref == c:
-				yes = append(yes, r.member)
-			case r.l.err != nil && ctx.Err() != nil, r.l.timedOut:
-				// cut short by the caller, or silent: neither for nor against
-			default:
-				no = append(no, r.member)
-			}
-		case <-ctx.Done():
-			return yes, no
-		}
-	}
-	return yes, no
-}
-
-func (d *decider) timedOutNames() []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var out []string
-	for m := range d.timedOut {
-		out = append(out, d.q.members[m].Name())
-	}
-	slices.Sort(out)
-	return out
-}
-
-func (d *decider) names(members []int) []string {
-	out := make([]string, 0, len(members))
-	for _, m := range members {
-		out = append(out, d.q.members[m].Name())
-	}
+// sorted returns members in ascending order, as a new slice.
+func sorted(members []int) []int {
+	out := slices.Clone(members)
 	slices.Sort(out)
 	return out
 }

@@ -11,6 +11,13 @@
 // N−M liars. A member that stalls does not hold a round past a short straggler
 // wait once M members have answered.
 //
+// The agreement itself is a pure function (decide.go): given the members'
+// heads and the lookups answered so far, it returns either the agreed heads
+// or the lookups it still needs; it asks nothing more of a member whose
+// lookup outlasted the member timeout. The round (round.go) makes those
+// lookups in parallel, each at most once per member and height, and hands
+// their results back as they come.
+//
 // Members can be any SafeHeadSource: remote ELs and rollup nodes (remotel2),
 // or sources of other kinds, mixed freely. The package does not judge whether
 // the agreed heads are on the local finalized chain; the engine adapter does.

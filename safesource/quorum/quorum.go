@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum/go-ethereum/log"
 
+	"github.com/lightcl/lightcl/internal/fanout"
 	"github.com/lightcl/lightcl/safesource"
 )
 
@@ -71,11 +71,8 @@ func (q *Quorum) Threshold() int { return q.cfg.Threshold }
 func (q *Quorum) Heads(ctx context.Context) (safesource.Heads, error) {
 	q.roundMu.Lock()
 	defer q.roundMu.Unlock()
-	start := time.Now()
-	answers, early := q.gather(ctx)
-	r := q.decide(ctx, answers)
-	r.Latency = time.Since(start)
-	q.record(r, answers, early || ctx.Err() != nil)
+	r, answers, cutOff := q.round(ctx)
+	q.record(r, answers, cutOff)
 	if r.Err != nil {
 		return safesource.Heads{}, fmt.Errorf("%s: %w", q.cfg.Name, r.Err)
 	}
@@ -87,42 +84,33 @@ func (q *Quorum) Heads(ctx context.Context) (safesource.Heads, error) {
 // hold canonical, asking all members in parallel and returning as soon as M
 // agree.
 func (q *Quorum) L2BlockRefByNumber(ctx context.Context, n uint64) (eth.L2BlockRef, error) {
-	rctx, cancel := context.WithCancel(ctx)
-	results := make(chan lookup, len(q.members))
-	var wg sync.WaitGroup
+	calls := fanout.Start[int, eth.L2BlockRef](ctx, fanout.Config{Timeout: q.cfg.MemberTimeout})
+	defer calls.Stop() // the members not heard yet give up
 	for i, m := range q.members {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			mctx, cancel := context.WithTimeout(rctx, q.cfg.MemberTimeout)
-			defer cancel()
-			ref, err := m.L2BlockRefByNumber(mctx, n)
+		calls.Go(i, func(ctx context.Context) (eth.L2BlockRef, error) {
+			ref, err := m.L2BlockRefByNumber(ctx, n)
 			if err == nil && ref.Number != n {
 				err = fmt.Errorf("%s answered block %d for height %d", m.Name(), ref.Number, n)
 			}
-			results <- lookup{member: i, ref: ref, err: err}
-		}()
+			return ref, err
+		})
 	}
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
 	votes := map[eth.L2BlockRef]int{} // the whole record must agree, not just the hash
 	var errs []error
 	notFound := 0
 	for range q.members {
 		select {
-		case l := <-results:
-			if l.err != nil {
-				if errors.Is(l.err, safesource.ErrNotFound) || isNotFound(l.err) {
+		case r := <-calls.Results():
+			if r.Err != nil {
+				if errors.Is(r.Err, safesource.ErrNotFound) || isNotFound(r.Err) {
 					notFound++
 				}
-				errs = append(errs, l.err)
+				errs = append(errs, r.Err)
 				continue
 			}
-			votes[l.ref]++
-			if votes[l.ref] >= q.cfg.Threshold {
-				return l.ref, nil
+			votes[r.Value]++
+			if votes[r.Value] >= q.cfg.Threshold {
+				return r.Value, nil
 			}
 		case <-ctx.Done():
 			return eth.L2BlockRef{}, fmt.Errorf("%s: block %d: %w", q.cfg.Name, n, ctx.Err())
@@ -135,11 +123,4 @@ func (q *Quorum) L2BlockRefByNumber(ctx context.Context, n uint64) (eth.L2BlockR
 		err = fmt.Errorf("%w (%w)", err, safesource.ErrNotFound)
 	}
 	return eth.L2BlockRef{}, errors.Join(append([]error{err}, errs...)...)
-}
-
-type lookup struct {
-	member   int
-	ref      eth.L2BlockRef
-	err      error
-	timedOut bool // the member did not answer within MemberTimeout
 }

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 
+	"github.com/lightcl/lightcl/internal/fanout"
 	"github.com/lightcl/lightcl/safesource"
 )
 
@@ -56,17 +57,16 @@ func (m *Merged) Run(ctx context.Context, out chan<- *eth.ExecutionPayloadEnvelo
 	}
 	in := make(chan *eth.ExecutionPayloadEnvelope)
 	errs := make([]error, len(m.feeds))
-	var wg sync.WaitGroup
+	var g errgroup.Group // no feed's end stops the others: each runs until ctx ends
 	for i, f := range m.feeds {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			if err := f.Run(ctx, in); err != nil {
 				errs[i] = fmt.Errorf("%s: %s: %w", m.name, f.Name(), err)
 			}
-		}()
+			return nil
+		})
 	}
-	go func() { wg.Wait(); close(in) }() // ends with the feeds, before Run returns
+	go func() { _ = g.Wait(); close(in) }() // ends with the feeds, before Run returns
 	seen := newRecent(recentSize)
 	for env := range in { // the feeds block on in only until ctx ends
 		if env == nil || env.ExecutionPayload == nil || !seen.add(env.ExecutionPayload.BlockHash) {
@@ -88,40 +88,27 @@ func (m *Merged) PayloadByHash(ctx context.Context, hash common.Hash) (*eth.Exec
 	if len(m.feeds) == 0 {
 		return nil, fmt.Errorf("%s: no feeds: block %s: %w", m.name, hash, safesource.ErrNotFound)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type answer struct {
-		env *eth.ExecutionPayloadEnvelope
-		err error
-	}
-	answers := make(chan answer, len(m.feeds))
-	for _, f := range m.feeds {
-		go func() {
+	calls := fanout.Start[int, *eth.ExecutionPayloadEnvelope](ctx, fanout.Config{})
+	defer calls.Stop() // the other calls are cancelled and waited for
+	for i, f := range m.feeds {
+		calls.Go(i, func(ctx context.Context) (*eth.ExecutionPayloadEnvelope, error) {
 			env, err := f.PayloadByHash(ctx, hash)
 			if err == nil {
 				err = checkPayload(env, hash)
 			}
 			if err != nil {
-				err = fmt.Errorf("%s: %w", f.Name(), err)
+				return nil, fmt.Errorf("%s: %w", f.Name(), err)
 			}
-			answers <- answer{env, err}
-		}()
+			return env, nil
+		})
 	}
-	var found *eth.ExecutionPayloadEnvelope
 	var errs []error
 	for range m.feeds {
-		a := <-answers
-		switch {
-		case found != nil: // a late answer after the winner
-		case a.err == nil:
-			found = a.env
-			cancel()
-		default:
-			errs = append(errs, a.err)
+		r := <-calls.Results()
+		if r.Err == nil {
+			return r.Value, nil
 		}
-	}
-	if found != nil {
-		return found, nil
+		errs = append(errs, r.Err)
 	}
 	return nil, fmt.Errorf("%s: %w", m.name, errors.Join(errs...))
 }
