@@ -5,16 +5,12 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ethereum-optimism/optimism/op-service/client"
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/log"
-	"github.com/ethereum/go-ethereum/node"
-	"github.com/ethereum/go-ethereum/rpc"
 
-	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/reorg"
 	"github.com/lightcl/lightcl/safesource"
 )
@@ -28,28 +24,12 @@ func advise(ticks int, logger log.Logger) error {
 	if ticks < 1 {
 		return fmt.Errorf("-ticks must be ≥ 1, got %d", ticks)
 	}
-	tree := testutil.NewTree()
-	blocks := tree.Extend(tree.Genesis().Hash(), 4*ticks+8, 1)
-	secret := testutil.NewJWTSecret()
-	el, err := testutil.StartEL(tree, testutil.ELConfig{JWTSecret: secret})
+	w, err := newWorld(ticks, logger)
 	if err != nil {
 		return err
 	}
-	defer el.Close()
-	el.Insert(blocks[:8]...)
-	el.SetForkchoice(blocks[7].Hash(), common.Hash{}, common.Hash{})
-
-	ctx := context.Background()
-	rpcClient, err := client.NewRPC(ctx, logger, el.URL(),
-		client.WithGethRPCOptions(rpc.WithHTTPAuth(node.NewJWTAuth(secret))))
-	if err != nil {
-		return fmt.Errorf("dial engine: %w", err)
-	}
-	defer rpcClient.Close()
-	engine, err := sources.NewEngineClient(rpcClient, logger, nil, sources.EngineClientDefaultConfig(tree.RollupConfig()))
-	if err != nil {
-		return fmt.Errorf("engine client: %w", err)
-	}
+	defer w.close()
+	ctx, tree, blocks, el, engine := context.Background(), w.tree, w.blocks, w.el, w.engine
 	source := safesource.NewStatic("embedded-derivation", engine.L2BlockRefByNumber)
 	n := &advisedNode{engine: engine, source: source, rejected: map[common.Hash]bool{}}
 	n.view.Params = reorg.Params{Mode: reorg.ELSync, TipWindow: 64, Rejected: func(h common.Hash) bool { return n.rejected[h] }}

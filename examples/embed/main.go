@@ -58,31 +58,12 @@ func run(ticks int, interval time.Duration, logger log.Logger) error {
 	if ticks < 1 || interval <= 0 {
 		return fmt.Errorf("-ticks must be ≥ 1 and -interval > 0, got %d and %s", ticks, interval)
 	}
-	// The chain: the embedding node's own unsafe pipeline (its gossip, say)
-	// has 4 blocks per tick, ahead of what is safe. The engine starts with the
-	// first 8; the rest reach it through the adapter's tip path.
-	tree := testutil.NewTree()
-	blocks := tree.Extend(tree.Genesis().Hash(), 4*ticks+8, 1)
-	secret := testutil.NewJWTSecret()
-	el, err := testutil.StartEL(tree, testutil.ELConfig{JWTSecret: secret})
+	w, err := newWorld(ticks, logger)
 	if err != nil {
 		return err
 	}
-	defer el.Close()
-	el.Insert(blocks[:8]...)
-	el.SetForkchoice(blocks[7].Hash(), common.Hash{}, common.Hash{})
-
-	ctx := context.Background()
-	rpcClient, err := client.NewRPC(ctx, logger, el.URL(),
-		client.WithGethRPCOptions(rpc.WithHTTPAuth(node.NewJWTAuth(secret))))
-	if err != nil {
-		return fmt.Errorf("dial engine: %w", err)
-	}
-	defer rpcClient.Close()
-	engine, err := sources.NewEngineClient(rpcClient, logger, nil, sources.EngineClientDefaultConfig(tree.RollupConfig()))
-	if err != nil {
-		return fmt.Errorf("engine client: %w", err)
-	}
+	defer w.close()
+	ctx, tree, blocks, el, engine := context.Background(), w.tree, w.blocks, w.el, w.engine
 
 	// The source: heads pushed by the embedding node.
 	source := safesource.NewStatic("embedded-derivation", engine.L2BlockRefByNumber)
@@ -129,6 +110,42 @@ func run(ticks int, interval time.Duration, logger log.Logger) error {
 		return fmt.Errorf("engine labels and adapter status disagree")
 	}
 	return nil
+}
+
+// world is the chain both ways run on: the embedding node's own unsafe
+// pipeline (its gossip, say) has 4 blocks per tick, ahead of what is safe.
+// The engine starts with the first 8; the rest reach it through the tip path.
+type world struct {
+	tree   *testutil.Tree
+	blocks []*types.Block
+	el     *testutil.EL
+	engine *sources.EngineClient
+	close  func()
+}
+
+func newWorld(ticks int, logger log.Logger) (*world, error) {
+	tree := testutil.NewTree()
+	blocks := tree.Extend(tree.Genesis().Hash(), 4*ticks+8, 1)
+	secret := testutil.NewJWTSecret()
+	el, err := testutil.StartEL(tree, testutil.ELConfig{JWTSecret: secret})
+	if err != nil {
+		return nil, err
+	}
+	el.Insert(blocks[:8]...)
+	el.SetForkchoice(blocks[7].Hash(), common.Hash{}, common.Hash{})
+	rpcClient, err := client.NewRPC(context.Background(), logger, el.URL(),
+		client.WithGethRPCOptions(rpc.WithHTTPAuth(node.NewJWTAuth(secret))))
+	if err != nil {
+		el.Close()
+		return nil, fmt.Errorf("dial engine: %w", err)
+	}
+	engine, err := sources.NewEngineClient(rpcClient, logger, nil, sources.EngineClientDefaultConfig(tree.RollupConfig()))
+	if err != nil {
+		rpcClient.Close()
+		el.Close()
+		return nil, fmt.Errorf("engine client: %w", err)
+	}
+	return &world{tree: tree, blocks: blocks, el: el, engine: engine, close: func() { rpcClient.Close(); el.Close() }}, nil
 }
 
 // payload is block b as the engine takes it.
