@@ -12,6 +12,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/lightcl/lightcl/engineadapter"
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
 	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/reorg"
 	"github.com/lightcl/lightcl/safesource"
@@ -26,9 +28,9 @@ const (
 )
 
 func TestSteadyFollowing(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
-	r := newRig(t, tree, testutil.ELConfig{})
+	r := newRig(t, tree, fakeel.ELConfig{})
 	r.elHas(a[19], tree.Genesis(), tree.Genesis()) // unsafe 20, nothing safe yet
 
 	for _, h := range []struct{ safe, fin uint64 }{{4, 1}, {10, 4}, {12, 10}, {20, 12}} {
@@ -54,9 +56,9 @@ func TestSteadyFollowing(t *testing.T) {
 }
 
 func TestSourceBehindNeverMovesBackwards(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
-	r := newRig(t, tree, testutil.ELConfig{})
+	r := newRig(t, tree, fakeel.ELConfig{})
 	r.elHas(a[19], a[14], a[9]) // safe 15, finalized 10
 
 	r.src.follow(a[29], 12, 6)
@@ -68,9 +70,9 @@ func TestSourceBehindNeverMovesBackwards(t *testing.T) {
 }
 
 func TestCatchUpByELSync(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 40, tagA)
-	r := newRig(t, tree, testutil.ELConfig{Peer: tree, SyncDelay: time.Hour})
+	r := newRig(t, tree, fakeel.ELConfig{Peer: tree, SyncDelay: time.Hour})
 	r.elHas(a[4], a[2], a[0]) // unsafe 5
 	r.src.follow(a[39], 30, 20)
 
@@ -92,9 +94,9 @@ func TestCatchUpByELSync(t *testing.T) {
 }
 
 func TestCatchUpCompletes(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 40, tagA)
-	r := newRig(t, tree, testutil.ELConfig{Peer: tree}) // synced by the next request
+	r := newRig(t, tree, fakeel.ELConfig{Peer: tree}) // synced by the next request
 	r.elHas(a[4], a[2], a[0])
 	r.src.follow(a[39], 30, 20)
 
@@ -123,9 +125,9 @@ func (s stalledIndex) L2BlockRefByNumber(ctx context.Context, n uint64) (eth.L2B
 }
 
 func TestELStillSyncingMovesSafeLabelOnly(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
-	r := newRig(t, tree, testutil.ELConfig{})
+	r := newRig(t, tree, fakeel.ELConfig{})
 	r.elHas(a[19], a[4], a[0])
 	ad, err := engineadapter.New(engineadapter.DefaultConfig(), stalledIndex{r.engine, 10}, r.src, nil, nil)
 	require.NoError(t, err)
@@ -142,10 +144,10 @@ func TestELStillSyncingMovesSafeLabelOnly(t *testing.T) {
 }
 
 func TestDivergenceAtSafeHeightReorgs(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 20, tagA)
 	b := tree.Extend(a[11].Hash(), 10, tagB) // b[i] is block 13+i
-	r := newRig(t, tree, testutil.ELConfig{Peer: tree})
+	r := newRig(t, tree, fakeel.ELConfig{Peer: tree})
 	r.elHas(a[19], a[9], a[4]) // unsafe 20, safe 10, finalized 5
 	r.src.follow(b[9], 16, 5)  // the source's safe 16 is on b
 
@@ -171,10 +173,10 @@ func TestDivergenceAtSafeHeightReorgs(t *testing.T) {
 }
 
 func TestFinalizedConflictHalts(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 20, tagA)
 	c := tree.Extend(a[2].Hash(), 20, tagC) // c forks after block 3
-	r := newRig(t, tree, testutil.ELConfig{Peer: tree})
+	r := newRig(t, tree, fakeel.ELConfig{Peer: tree})
 	r.elHas(a[19], a[9], a[4]) // finalized 5
 
 	for _, tc := range []struct {
@@ -205,9 +207,9 @@ func TestFinalizedConflictHalts(t *testing.T) {
 }
 
 func TestSourceErrorsAndInconsistentHeadsAreSkipped(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 20, tagA)
-	r := newRig(t, tree, testutil.ELConfig{})
+	r := newRig(t, tree, fakeel.ELConfig{})
 	r.elHas(a[19], a[9], a[4])
 
 	boom := errors.New("remote: connection refused")
@@ -232,9 +234,9 @@ func TestSourceErrorsAndInconsistentHeadsAreSkipped(t *testing.T) {
 }
 
 func TestEngineAnswersSyncing(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 20, tagA)
-	r := newRig(t, tree, testutil.ELConfig{})
+	r := newRig(t, tree, fakeel.ELConfig{})
 	r.elHas(a[19], a[4], a[0])
 	r.src.follow(a[19], 12, 6)
 
@@ -253,10 +255,10 @@ func TestEngineAnswersSyncing(t *testing.T) {
 }
 
 func TestEngineAnswersInvalid(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 20, tagA)
 	b := tree.Extend(a[11].Hash(), 10, tagB)
-	r := newRig(t, tree, testutil.ELConfig{Peer: tree})
+	r := newRig(t, tree, fakeel.ELConfig{Peer: tree})
 	r.elHas(a[19], a[9], a[4])
 	r.el.MarkInvalid(b[3].Hash()) // block 16 on b
 	r.src.follow(b[9], 16, 5)
@@ -278,9 +280,9 @@ func TestEngineAnswersInvalid(t *testing.T) {
 }
 
 func TestAdapterRestartMidway(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
-	r := newRig(t, tree, testutil.ELConfig{})
+	r := newRig(t, tree, fakeel.ELConfig{})
 	r.elHas(a[24], tree.Genesis(), tree.Genesis())
 	r.src.follow(a[29], 15, 10)
 	require.NoError(t, r.step())
@@ -302,9 +304,9 @@ func TestAdapterRestartMidway(t *testing.T) {
 }
 
 func TestEngineLosesBlocks(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
-	r := newRig(t, tree, testutil.ELConfig{Peer: tree})
+	r := newRig(t, tree, fakeel.ELConfig{Peer: tree})
 	r.elHas(a[24], a[14], a[9])
 	r.src.follow(a[29], 20, 12)
 	require.NoError(t, r.step())
@@ -319,10 +321,10 @@ func TestEngineLosesBlocks(t *testing.T) {
 }
 
 func TestUnauthenticatedEngineIsRefused(t *testing.T) {
-	tree := testutil.NewTree()
-	el := testutil.NewEL(t, tree, testutil.ELConfig{JWTSecret: testutil.NewJWTSecret()})
+	tree := fakechain.NewTree()
+	el := testutil.NewEL(t, tree, fakeel.ELConfig{JWTSecret: fakeel.NewJWTSecret()})
 	cfg := testutilEngineConfig(tree)
-	wrong := testutil.DialEngine(t, el.URL(), testutil.NewJWTSecret(), cfg)
+	wrong := testutil.DialEngine(t, el.URL(), fakeel.NewJWTSecret(), cfg)
 	src := newChainSource(tree)
 	ad, err := engineadapter.New(engineadapter.DefaultConfig(), wrong, src, nil, nil)
 	require.NoError(t, err)
@@ -334,9 +336,9 @@ func TestRunStopsCleanly(t *testing.T) {
 	// registered first, so it runs after the rig's servers and clients are closed
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
-	r := newRig(t, tree, testutil.ELConfig{})
+	r := newRig(t, tree, fakeel.ELConfig{})
 	r.elHas(a[24], tree.Genesis(), tree.Genesis())
 	r.src.follow(a[29], 20, 10)
 
@@ -384,10 +386,10 @@ func TestMain(m *testing.M) {
 }
 
 func TestDivergenceWithForkAlreadyInEngine(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 20, tagA)
 	b := tree.Extend(a[11].Hash(), 10, tagB)
-	r := newRig(t, tree, testutil.ELConfig{})
+	r := newRig(t, tree, fakeel.ELConfig{})
 	r.el.Insert(tree.Chain(b[9].Hash())...) // the engine saw b, e.g. by gossip
 	r.elHas(a[19], a[9], a[4])
 	r.src.follow(b[9], 16, 5)
@@ -404,9 +406,9 @@ func TestDivergenceWithForkAlreadyInEngine(t *testing.T) {
 }
 
 func TestFreshEngineWithoutLabels(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 20, tagA)
-	r := newRig(t, tree, testutil.ELConfig{FreshLabels: true}) // answers "safe block not found", as a fresh op-geth
+	r := newRig(t, tree, fakeel.ELConfig{FreshLabels: true}) // answers "safe block not found", as a fresh op-geth
 	r.el.Insert(a...)
 	r.el.Gossip(tree, a[19].Hash())
 	_, safe, fin := r.labels()
@@ -422,10 +424,10 @@ func TestFreshEngineWithoutLabels(t *testing.T) {
 }
 
 func TestEngineLosesBlocksBelowFinalized(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
 	c := tree.Extend(a[4].Hash(), 30, tagC) // forks after block 5, below finalized 10
-	r := newRig(t, tree, testutil.ELConfig{Peer: tree})
+	r := newRig(t, tree, fakeel.ELConfig{Peer: tree})
 	r.elHas(a[24], a[14], a[9]) // finalized 10
 	r.src.follow(a[29], 15, 10)
 	require.NoError(t, r.step())
@@ -457,9 +459,9 @@ func TestEngineLosesBlocksBelowFinalized(t *testing.T) {
 // changes, a tick costs one request to the source and one engine read (its
 // head); a new engine head makes the next tick read the heights again.
 func TestSteadyTickReadsTheEngineOnce(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
-	r := newRig(t, tree, testutil.ELConfig{})
+	r := newRig(t, tree, fakeel.ELConfig{})
 	r.elHas(a[19], tree.Genesis(), tree.Genesis())
 	r.src.follow(a[29], 12, 6) // safe and finalized at different heights
 	require.NoError(t, r.step())
@@ -500,9 +502,9 @@ func TestSteadyTickReadsTheEngineOnce(t *testing.T) {
 // label, the adapter raises an alarm, forgets those answers for the blocks
 // the source vouches for, and converges.
 func TestEngineThatLostItsStateIsForgiven(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 40, tagA)
-	r := newRig(t, tree, testutil.ELConfig{Peer: tree})
+	r := newRig(t, tree, fakeel.ELConfig{Peer: tree})
 	r.elHas(a[9], tree.Genesis(), tree.Genesis())
 	r.src.follow(a[39], 10, 5)
 	require.NoError(t, r.step())

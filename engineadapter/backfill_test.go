@@ -15,14 +15,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lightcl/lightcl/engineadapter"
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
 	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/reorg"
 )
 
 // provider serves chain (to its head) from a public in-memory EL through
 // op-service's L2Client, as a remote EL would.
-func provider(t *testing.T, tree *testutil.Tree, chain []*types.Block) (*testutil.EL, *sources.L2Client) {
-	el := testutil.NewEL(t, tree, testutil.ELConfig{NoAuth: true})
+func provider(t *testing.T, tree *fakechain.Tree, chain []*types.Block) (*fakeel.EL, *sources.L2Client) {
+	el := testutil.NewEL(t, tree, fakeel.ELConfig{NoAuth: true})
 	el.Insert(chain...)
 	el.SetForkchoice(chain[len(chain)-1].Hash(), tree.Genesis().Hash(), tree.Genesis().Hash())
 	rpc, err := client.NewRPC(context.Background(), log.NewLogger(log.DiscardHandler()), el.URL())
@@ -43,10 +45,10 @@ func (r *rig) backfillAdapter(p engineadapter.PayloadProvider, window int) *engi
 }
 
 func TestBackfillCatchUp(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 120, tagA)
 	_, payloads := provider(t, tree, a)
-	r := newRig(t, tree, testutil.ELConfig{}) // no peer: EL sync could not work
+	r := newRig(t, tree, fakeel.ELConfig{}) // no peer: EL sync could not work
 	r.a = r.backfillAdapter(payloads, 16)
 	r.src.follow(a[119], 100, 80)
 
@@ -67,11 +69,11 @@ func TestBackfillCatchUp(t *testing.T) {
 }
 
 func TestBackfillReorg(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 20, tagA)
 	b := tree.Extend(a[11].Hash(), 10, tagB) // b[i] is block 13+i
 	_, payloads := provider(t, tree, tree.Chain(b[9].Hash()))
-	r := newRig(t, tree, testutil.ELConfig{})
+	r := newRig(t, tree, fakeel.ELConfig{})
 	r.elHas(a[19], a[9], a[4])
 	r.a = r.backfillAdapter(payloads, 4)
 	r.src.follow(b[9], 18, 5)
@@ -89,10 +91,10 @@ func TestBackfillReorg(t *testing.T) {
 }
 
 func TestBackfillStopsAtInvalid(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 60, tagA)
 	_, payloads := provider(t, tree, a)
-	r := newRig(t, tree, testutil.ELConfig{})
+	r := newRig(t, tree, fakeel.ELConfig{})
 	r.el.MarkInvalid(a[29].Hash()) // block 30
 	r.a = r.backfillAdapter(payloads, 8)
 	r.src.follow(a[59], 50, 10)
@@ -114,10 +116,10 @@ func TestBackfillStopsAtInvalid(t *testing.T) {
 }
 
 func TestBackfillWaitsForTheProvider(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 40, tagA)
 	remote, payloads := provider(t, tree, a[:30]) // the provider is 10 blocks behind the source
-	r := newRig(t, tree, testutil.ELConfig{})
+	r := newRig(t, tree, fakeel.ELConfig{})
 	r.a = r.backfillAdapter(payloads, 8)
 	r.src.follow(a[39], 40, 10)
 
@@ -136,11 +138,11 @@ func TestBackfillWaitsForTheProvider(t *testing.T) {
 }
 
 func TestBackfillProviderOnAnotherChain(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
 	c := tree.Extend(a[9].Hash(), 20, tagC)
 	_, payloads := provider(t, tree, tree.Chain(c[19].Hash()))
-	r := newRig(t, tree, testutil.ELConfig{})
+	r := newRig(t, tree, fakeel.ELConfig{})
 	r.a = r.backfillAdapter(payloads, 8)
 	r.src.follow(a[29], 25, 5)
 
@@ -168,12 +170,12 @@ func (s *switchable) PayloadByNumber(ctx context.Context, n uint64) (*eth.Execut
 }
 
 func TestBackfillInvalidOnTheProvidersForkDoesNotRejectTheSource(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
 	c := tree.Extend(a[9].Hash(), 20, tagC) // c[2] is block 13 on the provider's fork
 	_, bad := provider(t, tree, tree.Chain(c[19].Hash()))
 	_, good := provider(t, tree, a)
-	r := newRig(t, tree, testutil.ELConfig{})
+	r := newRig(t, tree, fakeel.ELConfig{})
 	r.el.MarkInvalid(c[2].Hash())
 	p := &switchable{p: bad}
 	r.a = r.backfillAdapter(p, 8)
@@ -189,10 +191,10 @@ func TestBackfillInvalidOnTheProvidersForkDoesNotRejectTheSource(t *testing.T) {
 }
 
 func TestBackfillNeverResendsAnInvalidBlock(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 80, tagA)
 	_, payloads := provider(t, tree, a)
-	r := newRig(t, tree, testutil.ELConfig{})
+	r := newRig(t, tree, fakeel.ELConfig{})
 	r.el.MarkInvalid(a[29].Hash()) // block 30
 	cfg := engineadapter.DefaultConfig()
 	cfg.SyncMode, cfg.Payloads, cfg.BackfillWindow, cfg.RejectedCacheSize = reorg.Backfill, payloads, 8, 4
@@ -217,10 +219,10 @@ func TestBackfillNeverResendsAnInvalidBlock(t *testing.T) {
 // checkpoint naming the lost finalized block was refused, so each tick
 // advanced one window with an error).
 func TestBackfillBelowLostFinalizedInOnePass(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 140, tagA)
 	_, payloads := provider(t, tree, a)
-	r := newRig(t, tree, testutil.ELConfig{}) // no peer
+	r := newRig(t, tree, fakeel.ELConfig{}) // no peer
 	r.a = r.backfillAdapter(payloads, 16)
 	r.elHas(a[119], a[109], a[99]) // finalized 100
 	r.src.follow(a[139], 110, 100)
@@ -255,10 +257,10 @@ func (s slowProvider) PayloadByNumber(ctx context.Context, n uint64) (*eth.Execu
 // TestStatusFollowsALongBackfill: Status shows the engine's head move as the
 // backfill's windows land, not only once the tick ends.
 func TestStatusFollowsALongBackfill(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 100, tagA)
 	_, payloads := provider(t, tree, a)
-	r := newRig(t, tree, testutil.ELConfig{}) // no peer
+	r := newRig(t, tree, fakeel.ELConfig{}) // no peer
 	cfg := engineadapter.DefaultConfig()
 	cfg.SyncMode, cfg.BackfillWindow, cfg.BackfillParallel = reorg.Backfill, 16, 1
 	cfg.Payloads = slowProvider{payloads, 5 * time.Millisecond}

@@ -12,7 +12,8 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightcl/lightcl/engineadapter"
-	"github.com/lightcl/lightcl/internal/testutil"
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
 	"github.com/lightcl/lightcl/safesource"
 )
 
@@ -22,10 +23,10 @@ import (
 // in-memory test EL holding 20 blocks; in production it is op-geth's authrpc
 // endpoint and its JWT secret.
 func Example() {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	blocks := tree.Extend(tree.Genesis().Hash(), 20, 1)
-	secret := testutil.NewJWTSecret()
-	el, err := testutil.StartEL(tree, testutil.ELConfig{JWTSecret: secret})
+	secret := fakeel.NewJWTSecret()
+	el, err := fakeel.StartEL(tree, fakeel.ELConfig{JWTSecret: secret})
 	if err != nil {
 		panic(err)
 	}

@@ -10,7 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lightcl/lightcl/engineadapter"
-	"github.com/lightcl/lightcl/internal/testutil"
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
 	"github.com/lightcl/lightcl/safesource"
 )
 
@@ -44,10 +45,10 @@ func (s *forgedSource) L2BlockRefByNumber(ctx context.Context, n uint64) (eth.L2
 // halts and puts the engine's head back on the local finalized chain, at the
 // local safe head; later ticks leave it there.
 func TestRefusedStatePutsTheHeadBack(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
 	c := append(append([]*types.Block{}, a[:3]...), tree.Extend(a[2].Hash(), 27, 3)...) // forks after 3
-	r := newRig(t, tree, testutil.ELConfig{Peer: tree})
+	r := newRig(t, tree, fakeel.ELConfig{Peer: tree})
 	r.elHas(a[19], tree.Genesis(), tree.Genesis())
 	r.src.follow(a[29], 10, 5)
 	require.NoError(t, r.step())

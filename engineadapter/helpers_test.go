@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lightcl/lightcl/engineadapter"
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
 	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/safesource"
 )
@@ -21,7 +23,7 @@ import (
 // says which of its blocks are safe and finalized. Tests move it, fork it, or
 // make it fail.
 type chainSource struct {
-	tree *testutil.Tree
+	tree *fakechain.Tree
 
 	mu    sync.Mutex
 	chain []*types.Block // index i is block i+1; genesis is implied
@@ -33,7 +35,7 @@ type chainSource struct {
 
 var _ safesource.SafeHeadSource = (*chainSource)(nil)
 
-func newChainSource(tree *testutil.Tree) *chainSource { return &chainSource{tree: tree} }
+func newChainSource(tree *fakechain.Tree) *chainSource { return &chainSource{tree: tree} }
 
 // follow makes the chain ending at head canonical, with safe and finalized at
 // the given heights.
@@ -89,17 +91,17 @@ func (s *chainSource) L2BlockRefByNumber(ctx context.Context, n uint64) (eth.L2B
 // EngineClient talking to it, and an adapter between the EL and a chainSource.
 type rig struct {
 	t      *testing.T
-	tree   *testutil.Tree
-	el     *testutil.EL
+	tree   *fakechain.Tree
+	el     *fakeel.EL
 	engine *sources.EngineClient
 	src    *chainSource
 	a      *engineadapter.Adapter
 	events []engineadapter.Event
 }
 
-func newRig(t *testing.T, tree *testutil.Tree, elCfg testutil.ELConfig) *rig {
+func newRig(t *testing.T, tree *fakechain.Tree, elCfg fakeel.ELConfig) *rig {
 	if elCfg.JWTSecret == ([32]byte{}) {
-		elCfg.JWTSecret = testutil.NewJWTSecret()
+		elCfg.JWTSecret = fakeel.NewJWTSecret()
 	}
 	el := testutil.NewEL(t, tree, elCfg)
 	cfg := sources.EngineClientDefaultConfig(tree.RollupConfig())
@@ -183,7 +185,7 @@ func (r *rig) checkInvariants() {
 }
 
 // onChainOf reports whether ref is on the chain ending at head.
-func onChainOf(tree *testutil.Tree, head *types.Block, ref eth.L2BlockRef) bool {
+func onChainOf(tree *fakechain.Tree, head *types.Block, ref eth.L2BlockRef) bool {
 	if ref.Number == 0 {
 		return ref.Hash == tree.Genesis().Hash()
 	}
@@ -191,7 +193,7 @@ func onChainOf(tree *testutil.Tree, head *types.Block, ref eth.L2BlockRef) bool 
 	return ref.Number <= uint64(len(chain)) && chain[ref.Number-1].Hash() == ref.Hash
 }
 
-func testutilEngineConfig(tree *testutil.Tree) *sources.EngineClientConfig {
+func testutilEngineConfig(tree *fakechain.Tree) *sources.EngineClientConfig {
 	cfg := sources.EngineClientDefaultConfig(tree.RollupConfig())
 	cfg.TrustRPC = false
 	return cfg

@@ -15,14 +15,15 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/lightcl/lightcl/engineadapter"
-	"github.com/lightcl/lightcl/internal/testutil"
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
 	"github.com/lightcl/lightcl/reorg"
 )
 
 // treeFeed is a tip feed over the test's Tree: it serves any of its blocks by
 // hash, and Run delivers what the test pushes. It can stall or lie.
 type treeFeed struct {
-	tree    *testutil.Tree
+	tree    *fakechain.Tree
 	push    chan *types.Block
 	mu      sync.Mutex
 	fetched int
@@ -32,7 +33,7 @@ type treeFeed struct {
 
 var _ engineadapter.TipFeed = (*treeFeed)(nil)
 
-func newTreeFeed(tree *testutil.Tree) *treeFeed {
+func newTreeFeed(tree *fakechain.Tree) *treeFeed {
 	return &treeFeed{tree: tree, push: make(chan *types.Block, 64)}
 }
 
@@ -95,8 +96,8 @@ type tipRig struct {
 }
 
 func newTipRig(t *testing.T, mode reorg.SyncMode) *tipRig {
-	tree := testutil.NewTree()
-	r := &tipRig{rig: newRig(t, tree, testutil.ELConfig{Peer: tree})}
+	tree := fakechain.NewTree()
+	r := &tipRig{rig: newRig(t, tree, fakeel.ELConfig{Peer: tree})}
 	r.a = tree.Extend(tree.Genesis().Hash(), 40, tagA)
 	r.b = append(append([]*types.Block{}, r.a[:12]...), tree.Extend(r.a[11].Hash(), 20, tagB)...)
 	r.feed = newTreeFeed(tree)

@@ -28,7 +28,8 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightcl/lightcl/engineadapter"
-	"github.com/lightcl/lightcl/internal/testutil"
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
 	"github.com/lightcl/lightcl/safesource"
 )
 
@@ -116,18 +117,18 @@ func run(ticks int, interval time.Duration, logger log.Logger) error {
 // pipeline (its gossip, say) has 4 blocks per tick, ahead of what is safe.
 // The engine starts with the first 8; the rest reach it through the tip path.
 type world struct {
-	tree   *testutil.Tree
+	tree   *fakechain.Tree
 	blocks []*types.Block
-	el     *testutil.EL
+	el     *fakeel.EL
 	engine *sources.EngineClient
 	close  func()
 }
 
 func newWorld(ticks int, logger log.Logger) (*world, error) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	blocks := tree.Extend(tree.Genesis().Hash(), 4*ticks+8, 1)
-	secret := testutil.NewJWTSecret()
-	el, err := testutil.StartEL(tree, testutil.ELConfig{JWTSecret: secret})
+	secret := fakeel.NewJWTSecret()
+	el, err := fakeel.StartEL(tree, fakeel.ELConfig{JWTSecret: secret})
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +150,7 @@ func newWorld(ticks int, logger log.Logger) (*world, error) {
 }
 
 // payload is block b as the engine takes it.
-func payload(tree *testutil.Tree, b *types.Block) (*eth.ExecutionPayloadEnvelope, error) {
+func payload(tree *fakechain.Tree, b *types.Block) (*eth.ExecutionPayloadEnvelope, error) {
 	p, err := eth.BlockAsPayload(b, tree.RollupConfig())
 	if err != nil {
 		return nil, fmt.Errorf("block %d as a payload: %w", b.NumberU64(), err)

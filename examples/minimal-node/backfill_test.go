@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
 	"github.com/lightcl/lightcl/internal/testutil"
 )
 
@@ -16,10 +17,10 @@ import (
 // (block 60) through the tip feed that the remote EL is by default.
 func TestBackfillFromARemoteEL(t *testing.T) {
 	f := newFixture(t, 60)
-	secret := testutil.NewJWTSecret()
+	secret := fakeel.NewJWTSecret()
 	f.jwt = testutil.WriteJWTSecret(t, secret)
-	f.el = testutil.NewEL(t, f.tree, testutil.ELConfig{JWTSecret: secret, FreshLabels: true})
-	remote := testutil.NewEL(t, f.tree, testutil.ELConfig{NoAuth: true})
+	f.el = testutil.NewEL(t, f.tree, fakeel.ELConfig{JWTSecret: secret, FreshLabels: true})
+	remote := testutil.NewEL(t, f.tree, fakeel.ELConfig{NoAuth: true})
 	remote.Insert(f.chain...)
 	remote.SetForkchoice(f.block(60).Hash(), f.block(50).Hash(), f.block(40).Hash())
 

@@ -9,6 +9,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
+	"github.com/lightcl/lightcl/internal/fake/fakerollup"
 	"github.com/lightcl/lightcl/internal/testutil"
 )
 
@@ -16,14 +19,14 @@ import (
 // minimal-node a wrong value: the binary exits 2 with one line naming the
 // flag, and the engine receives no forkchoice update and no payload.
 func TestEveryFlagRefusesAWrongValue(t *testing.T) {
-	tree := testutil.NewTree()
-	secret := testutil.NewJWTSecret()
-	el := testutil.NewEL(t, tree, testutil.ELConfig{JWTSecret: secret})
+	tree := fakechain.NewTree()
+	secret := fakeel.NewJWTSecret()
+	el := testutil.NewEL(t, tree, fakeel.ELConfig{JWTSecret: secret})
 	engine := el.URL()
-	otherEngine := testutil.NewEL(t, tree, testutil.ELConfig{JWTSecret: secret, ChainID: 999})
+	otherEngine := testutil.NewEL(t, tree, fakeel.ELConfig{JWTSecret: secret, ChainID: 999})
 	jwt := testutil.WriteJWTSecret(t, secret)
-	remoteEL := testutil.NewEL(t, tree, testutil.ELConfig{NoAuth: true}).URL()
-	cl := testutil.NewRollupNode(t, tree, testutil.RollupNodeConfig{}).URL()
+	remoteEL := testutil.NewEL(t, tree, fakeel.ELConfig{NoAuth: true}).URL()
+	cl := testutil.NewRollupNode(t, tree, fakerollup.RollupNodeConfig{}).URL()
 	rollupJSON := writeRollupConfig(t, tree)
 	dir := t.TempDir()
 	write := func(name, content string) string {

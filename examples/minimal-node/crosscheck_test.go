@@ -8,6 +8,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakel1"
+	"github.com/lightcl/lightcl/internal/fake/fakerollup"
 	"github.com/lightcl/lightcl/internal/testutil"
 )
 
@@ -18,9 +21,9 @@ import (
 // --l1.crosscheck, stop the start with one line naming the flag.
 func TestCrossCheckState(t *testing.T) {
 	f := newFixture(t, 40)
-	rn := testutil.NewRollupNode(t, f.tree, testutil.RollupNodeConfig{})
-	rn.Follow(f.block(40), f.block(20), f.block(20), f.block(10), testutil.L1Ref(3))
-	l1 := testutil.NewL1(t, testutil.L1Config{Head: 8})
+	rn := testutil.NewRollupNode(t, f.tree, fakerollup.RollupNodeConfig{})
+	rn.Follow(f.block(40), f.block(20), f.block(20), f.block(10), fakechain.L1Ref(3))
+	l1 := testutil.NewL1(t, fakel1.L1Config{Head: 8})
 	args := []string{"--engine", f.el.URL(), "--jwt-secret", f.jwt, "--rpc.port", "-1",
 		"--l2.follow.source", rn.URL(), "--l1", l1.URL(), "--l1.crosscheck"}
 

@@ -13,7 +13,9 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 
-	"github.com/lightcl/lightcl/internal/testutil"
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
+	"github.com/lightcl/lightcl/internal/fake/fakerollup"
 )
 
 // demoWorld is the simulated outside. The remote is an OP Stack node seen from
@@ -24,14 +26,14 @@ import (
 // from, so every block it holds came through the node's tip or safe path.
 type demoWorld struct {
 	dc       demoConfig
-	tree     *testutil.Tree
+	tree     *fakechain.Tree
 	main     []*types.Block // the remote's chain before the reorg; main[i] is block i+1
 	fork     []*types.Block // after it; fork[0] is block forkAt
 	forkAt   uint64
 	blocks   int // how many blocks each chain has room for
-	remote   *testutil.RollupNode
-	remoteEL *testutil.EL // the remote's L2 EL, public (no JWT), with newHeads over ws
-	engine   *testutil.EL
+	remote   *fakerollup.RollupNode
+	remoteEL *fakeel.EL // the remote's L2 EL, public (no JWT), with newHeads over ws
+	engine   *fakeel.EL
 	jwtPath  string
 	tmpDir   string
 
@@ -53,28 +55,28 @@ func (w *demoWorld) stepEvery() time.Duration { return 2 * w.dc.poll }
 func (w *demoWorld) reorgStep() int { return w.steps()/2 + 1 }
 
 func newDemoWorld(dc demoConfig) (*demoWorld, error) {
-	w := &demoWorld{dc: dc, tree: testutil.NewTree()}
+	w := &demoWorld{dc: dc, tree: fakechain.NewTree()}
 	w.blocks = 2*w.steps() + 16
 	w.main = w.tree.Extend(w.tree.Genesis().Hash(), w.blocks, 1)
 	var err error
 	if w.tmpDir, err = os.MkdirTemp("", "minimal-node-demo"); err != nil {
 		return nil, err
 	}
-	secret := testutil.NewJWTSecret()
+	secret := fakeel.NewJWTSecret()
 	w.jwtPath = filepath.Join(w.tmpDir, "jwt.hex")
 	if err := os.WriteFile(w.jwtPath, []byte(hexutil.Encode(secret[:])), 0o600); err != nil {
 		w.close()
 		return nil, err
 	}
-	if w.remote, err = testutil.StartRollupNode(w.tree, testutil.RollupNodeConfig{}); err != nil {
+	if w.remote, err = fakerollup.StartRollupNode(w.tree, fakerollup.RollupNodeConfig{}); err != nil {
 		w.close()
 		return nil, err
 	}
-	if w.remoteEL, err = testutil.StartEL(w.tree, testutil.ELConfig{NoAuth: true}); err != nil {
+	if w.remoteEL, err = fakeel.StartEL(w.tree, fakeel.ELConfig{NoAuth: true}); err != nil {
 		w.close()
 		return nil, err
 	}
-	if w.engine, err = testutil.StartEL(w.tree, testutil.ELConfig{JWTSecret: secret}); err != nil {
+	if w.engine, err = fakeel.StartEL(w.tree, fakeel.ELConfig{JWTSecret: secret}); err != nil {
 		w.close()
 		return nil, err
 	}
@@ -120,7 +122,7 @@ func (w *demoWorld) setRemote(unsafe, safe, final uint64) {
 	w.elTop = max(w.elTop, unsafe)
 	w.unsafe, w.safe, w.final = unsafe, safe, final
 	w.remoteEL.SetForkchoice(w.block(unsafe).Hash(), w.block(safe).Hash(), w.block(final).Hash())
-	w.remote.Follow(w.block(unsafe), w.block(safe), w.block(safe), w.block(final), testutil.L1Ref(safe/testutil.BlocksPerEpoch))
+	w.remote.Follow(w.block(unsafe), w.block(safe), w.block(safe), w.block(final), fakechain.L1Ref(safe/fakechain.BlocksPerEpoch))
 }
 
 // drive advances the remote two blocks per step, safe four behind unsafe and

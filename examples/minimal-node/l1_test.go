@@ -7,6 +7,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakel1"
+	"github.com/lightcl/lightcl/internal/fake/fakerollup"
 	"github.com/lightcl/lightcl/internal/testutil"
 )
 
@@ -15,17 +18,17 @@ import (
 // origins, those heads are dropped and the engine stays where it was.
 func TestL1VerifiedFollowing(t *testing.T) {
 	f := newFixture(t, 40)
-	rn := testutil.NewRollupNode(t, f.tree, testutil.RollupNodeConfig{})
-	rn.Follow(f.block(40), f.block(20), f.block(20), f.block(10), testutil.L1Ref(3))
+	rn := testutil.NewRollupNode(t, f.tree, fakerollup.RollupNodeConfig{})
+	rn.Follow(f.block(40), f.block(20), f.block(20), f.block(10), fakechain.L1Ref(3))
 	// block n's L1 origin is n/6: blocks 10..30 have origins 1..5
-	l1 := testutil.NewL1(t, testutil.L1Config{Head: 8, Safe: 2, Finalized: 2})
+	l1 := testutil.NewL1(t, fakel1.L1Config{Head: 8, Safe: 2, Finalized: 2})
 
 	p := f.start(t, false, map[string]string{"l2.follow.source": rn.URL(), "l1": l1.URL()})
 	require.Contains(t, p.startLine(t), "l1_verify="+l1.URL())
 	f.checkFollows(t, p, 20, 10)
 
 	l1.Reorg(3, 1) // L1 blocks 4.. replaced: the origins of blocks 24..40 are gone
-	rn.Follow(f.block(40), f.block(30), f.block(30), f.block(25), testutil.L1Ref(5))
+	rn.Follow(f.block(40), f.block(30), f.block(30), f.block(25), fakechain.L1Ref(5))
 	require.Eventually(t, func() bool {
 		st := f.lightclStatus(t)
 		return st != nil && strings.Contains(st.LastError, "L1")
@@ -45,9 +48,9 @@ func TestL1VerifiedFollowing(t *testing.T) {
 
 func TestL1VerificationOff(t *testing.T) {
 	f := newFixture(t, 40)
-	rn := testutil.NewRollupNode(t, f.tree, testutil.RollupNodeConfig{})
-	rn.Follow(f.block(40), f.block(20), f.block(20), f.block(10), testutil.L1Ref(3))
-	l1 := testutil.NewL1(t, testutil.L1Config{Head: 8})
+	rn := testutil.NewRollupNode(t, f.tree, fakerollup.RollupNodeConfig{})
+	rn.Follow(f.block(40), f.block(20), f.block(20), f.block(10), fakechain.L1Ref(3))
+	l1 := testutil.NewL1(t, fakel1.L1Config{Head: 8})
 	p := f.start(t, false, map[string]string{"l2.follow.source": rn.URL(), "l1": l1.URL(), "l1.verify": "false"})
 	f.checkFollows(t, p, 20, 10)
 	require.Contains(t, p.stderr.String(), "trusted blindly")
@@ -56,8 +59,8 @@ func TestL1VerificationOff(t *testing.T) {
 
 func TestL1OnAnotherChain(t *testing.T) {
 	f := newFixture(t, 40)
-	rn := testutil.NewRollupNode(t, f.tree, testutil.RollupNodeConfig{})
-	l1 := testutil.NewL1(t, testutil.L1Config{Head: 8, ChainID: 1})
+	rn := testutil.NewRollupNode(t, f.tree, fakerollup.RollupNodeConfig{})
+	l1 := testutil.NewL1(t, fakel1.L1Config{Head: 8, ChainID: 1})
 	requireStartError(t, []string{"--engine", f.el.URL(), "--jwt-secret", f.jwt, "--rpc.port", "-1",
 		"--l2.follow.source", rn.URL(), "--l1", l1.URL()}, "l1", "chain 1")
 }

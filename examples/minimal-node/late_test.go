@@ -13,16 +13,19 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
+	"github.com/lightcl/lightcl/internal/fake/fakerollup"
 	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/safesource"
 	"github.com/lightcl/lightcl/safesource/remotel2"
 )
 
 func TestLateMember(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	chain := tree.Extend(tree.Genesis().Hash(), 5, 0)
-	rn := testutil.NewRollupNode(t, tree, testutil.RollupNodeConfig{})
-	rn.Follow(chain[4], chain[3], chain[3], chain[1], testutil.L1Ref(1))
+	rn := testutil.NewRollupNode(t, tree, fakerollup.RollupNodeConfig{})
+	rn.Follow(chain[4], chain[3], chain[3], chain[1], fakechain.L1Ref(1))
 	ctx := context.Background()
 
 	m := newLateMember("b:2")
@@ -62,20 +65,20 @@ func TestLateMember(t *testing.T) {
 // member's first try; the members not checked go on being dialed until the
 // node closes, and nothing is left running after.
 func TestDialQuorum(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	rollupJSON := writeRollupConfig(t, tree)
 	quorumNode := func(m int, urls ...string) *node {
 		return &node{log: log.NewLogger(log.DiscardHandler()), cfg: nodeConfig{
 			Source: sourceQuorum, FollowURLs: urls, Quorum: m, FollowKind: remotel2.KindAuto, FollowTimeout: time.Second,
 		}}
 	}
-	startRN := func(t *testing.T) *testutil.RollupNode {
-		rn, err := testutil.StartRollupNode(tree, testutil.RollupNodeConfig{})
+	startRN := func(t *testing.T) *fakerollup.RollupNode {
+		rn, err := fakerollup.StartRollupNode(tree, fakerollup.RollupNodeConfig{})
 		require.NoError(t, err)
 		return rn
 	}
-	startEL := func(t *testing.T) *testutil.EL {
-		el, err := testutil.StartEL(tree, testutil.ELConfig{NoAuth: true})
+	startEL := func(t *testing.T) *fakeel.EL {
+		el, err := fakeel.StartEL(tree, fakeel.ELConfig{NoAuth: true})
 		require.NoError(t, err)
 		return el
 	}

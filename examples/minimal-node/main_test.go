@@ -34,6 +34,9 @@ import (
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
 
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
+	"github.com/lightcl/lightcl/internal/fake/fakerollup"
 	"github.com/lightcl/lightcl/internal/testutil"
 )
 
@@ -41,20 +44,20 @@ const waitFor = 20 * time.Second
 
 func TestFollowsRemoteRollupNode(t *testing.T) {
 	f := newFixture(t, 40)
-	rn := testutil.NewRollupNode(t, f.tree, testutil.RollupNodeConfig{})
-	rn.Follow(f.block(40), f.block(20), f.block(20), f.block(10), testutil.L1Ref(3))
+	rn := testutil.NewRollupNode(t, f.tree, fakerollup.RollupNodeConfig{})
+	rn.Follow(f.block(40), f.block(20), f.block(20), f.block(10), fakechain.L1Ref(3))
 
 	// No --rollup.config: the node reads it from the rollup node.
 	p := f.start(t, false, map[string]string{"l2.follow.source": rn.URL()})
 	f.checkFollows(t, p, 20, 10)
-	require.Equal(t, testutil.L1Ref(3), f.syncStatus(t).CurrentL1, "current_l1 is the rollup node's")
+	require.Equal(t, fakechain.L1Ref(3), f.syncStatus(t).CurrentL1, "current_l1 is the rollup node's")
 	st := f.lightclStatus(t)
 	require.NotNil(t, st, "lightcl_status answers")
 	require.Equal(t, "cl", st.Kind)
 	require.Equal(t, f.tree.Ref(f.block(20)).ID(), st.Safe)
 	require.Nil(t, st.Quorum, "no quorum object for --source l2")
 
-	rn.Follow(f.block(40), f.block(30), f.block(30), f.block(25), testutil.L1Ref(5))
+	rn.Follow(f.block(40), f.block(30), f.block(30), f.block(25), fakechain.L1Ref(5))
 	f.checkFollows(t, p, 30, 25)
 	p.stop(t)
 }
@@ -63,7 +66,7 @@ func TestFollowsRemoteL2EL(t *testing.T) {
 	for _, viaEnv := range []bool{false, true} {
 		t.Run(map[bool]string{false: "flags", true: "env vars"}[viaEnv], func(t *testing.T) {
 			f := newFixture(t, 40)
-			remote := testutil.NewEL(t, f.tree, testutil.ELConfig{NoAuth: true})
+			remote := testutil.NewEL(t, f.tree, fakeel.ELConfig{NoAuth: true})
 			remote.Insert(f.chain...)
 			remote.SetForkchoice(f.block(40).Hash(), f.block(20).Hash(), f.block(10).Hash())
 
@@ -81,16 +84,16 @@ func TestFollowsRemoteL2EL(t *testing.T) {
 }
 
 func TestStartErrors(t *testing.T) {
-	tree := testutil.NewTree()
-	secret := testutil.NewJWTSecret()
-	engine := testutil.NewEL(t, tree, testutil.ELConfig{JWTSecret: secret}).URL()
+	tree := fakechain.NewTree()
+	secret := fakeel.NewJWTSecret()
+	engine := testutil.NewEL(t, tree, fakeel.ELConfig{JWTSecret: secret}).URL()
 	jwt := testutil.WriteJWTSecret(t, secret)
-	cl := testutil.NewRollupNode(t, tree, testutil.RollupNodeConfig{}).URL()
-	remoteEL := testutil.NewEL(t, tree, testutil.ELConfig{NoAuth: true}).URL()
-	otherChain := testutil.NewEL(t, tree, testutil.ELConfig{NoAuth: true, ChainID: 999}).URL()
+	cl := testutil.NewRollupNode(t, tree, fakerollup.RollupNodeConfig{}).URL()
+	remoteEL := testutil.NewEL(t, tree, fakeel.ELConfig{NoAuth: true}).URL()
+	otherChain := testutil.NewEL(t, tree, fakeel.ELConfig{NoAuth: true, ChainID: 999}).URL()
 	otherCfg := *tree.RollupConfig()
 	otherCfg.L2ChainID = big.NewInt(999)
-	otherCL := testutil.NewRollupNode(t, tree, testutil.RollupNodeConfig{RollupConfig: &otherCfg}).URL()
+	otherCL := testutil.NewRollupNode(t, tree, fakerollup.RollupNodeConfig{RollupConfig: &otherCfg}).URL()
 	rollupJSON := writeRollupConfig(t, tree)
 	malformed := filepath.Join(t.TempDir(), "bad.hex")
 	require.NoError(t, os.WriteFile(malformed, []byte("0xdeadbeef"), 0o600))
@@ -112,7 +115,7 @@ func TestStartErrors(t *testing.T) {
 			"jwt-secret", "does not exist"},
 		{"JWT file not 32 hex bytes", []string{"--engine", engine, "--jwt-secret", malformed, "--l2.follow.source", cl},
 			"jwt-secret", "32 hex"},
-		{"wrong JWT secret", []string{"--engine", engine, "--jwt-secret", testutil.WriteJWTSecret(t, testutil.NewJWTSecret()), "--l2.follow.source", cl},
+		{"wrong JWT secret", []string{"--engine", engine, "--jwt-secret", testutil.WriteJWTSecret(t, fakeel.NewJWTSecret()), "--l2.follow.source", cl},
 			"jwt-secret", "401"},
 		{"source on another chain", with("--l2.follow.source", otherChain, "--rollup.config", rollupJSON), "l2.follow.source", "999"},
 		{"remote EL without rollup config", with("--l2.follow.source", remoteEL), "rollup.config", "required"},
@@ -185,19 +188,19 @@ func TestHelpListsEveryFlagWithEnvVar(t *testing.T) {
 // fixture is a chain of n blocks and a local EL (with JWT) holding it all,
 // head at n and labels at genesis, for a node to drive.
 type fixture struct {
-	tree              *testutil.Tree
+	tree              *fakechain.Tree
 	chain             []*types.Block
-	el                *testutil.EL
+	el                *fakeel.EL
 	jwt               string
 	rpcPort, promPort int
 }
 
 func newFixture(t *testing.T, n int) *fixture {
-	f := &fixture{tree: testutil.NewTree(), rpcPort: freePort(t), promPort: freePort(t)}
+	f := &fixture{tree: fakechain.NewTree(), rpcPort: freePort(t), promPort: freePort(t)}
 	f.chain = f.tree.Extend(f.tree.Genesis().Hash(), n, 0)
-	secret := testutil.NewJWTSecret()
+	secret := fakeel.NewJWTSecret()
 	f.jwt = testutil.WriteJWTSecret(t, secret)
-	f.el = testutil.NewEL(t, f.tree, testutil.ELConfig{JWTSecret: secret})
+	f.el = testutil.NewEL(t, f.tree, fakeel.ELConfig{JWTSecret: secret})
 	f.el.Insert(f.chain...)
 	f.el.SetForkchoice(f.block(n).Hash(), common.Hash{}, common.Hash{})
 	return f
@@ -369,7 +372,7 @@ func runToExit(t *testing.T, args ...string) (int, string) {
 	return p.cmd.ProcessState.ExitCode(), p.stderr.String()
 }
 
-func writeRollupConfig(t *testing.T, tree *testutil.Tree) string {
+func writeRollupConfig(t *testing.T, tree *fakechain.Tree) string {
 	data, err := json.Marshal(tree.RollupConfig())
 	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "rollup.json")

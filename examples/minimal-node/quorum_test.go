@@ -21,6 +21,9 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
+	"github.com/lightcl/lightcl/internal/fake/fakerollup"
 	"github.com/lightcl/lightcl/internal/testutil"
 )
 
@@ -32,13 +35,13 @@ func TestQuorumFollowsHonestMajorityPastAForkedMember(t *testing.T) {
 	for _, b := range fork {
 		onFork[b.Hash()] = true
 	}
-	honest := []*testutil.RollupNode{
-		testutil.NewRollupNode(t, f.tree, testutil.RollupNodeConfig{}),
-		testutil.NewRollupNode(t, f.tree, testutil.RollupNodeConfig{}),
+	honest := []*fakerollup.RollupNode{
+		testutil.NewRollupNode(t, f.tree, fakerollup.RollupNodeConfig{}),
+		testutil.NewRollupNode(t, f.tree, fakerollup.RollupNodeConfig{}),
 	}
-	liar := testutil.NewRollupNode(t, f.tree, testutil.RollupNodeConfig{})
-	follow := func(rn *testutil.RollupNode, chain func(int) *types.Block, safe, finalized int) {
-		rn.Follow(chain(40), chain(safe), chain(safe), chain(finalized), testutil.L1Ref(3))
+	liar := testutil.NewRollupNode(t, f.tree, fakerollup.RollupNodeConfig{})
+	follow := func(rn *fakerollup.RollupNode, chain func(int) *types.Block, safe, finalized int) {
+		rn.Follow(chain(40), chain(safe), chain(safe), chain(finalized), fakechain.L1Ref(3))
 	}
 	// The liar claims the honest heights, on its fork.
 	follow(honest[0], f.block, 30, 20)
@@ -111,13 +114,13 @@ func TestQuorumFollowsWithAStalledMember(t *testing.T) {
 	// Two rollup nodes and an L2 EL, no --rollup.config: the config comes from
 	// the rollup nodes, and the EL is read with it. Set through env vars.
 	f := newFixture(t, 40)
-	cl1 := testutil.NewRollupNode(t, f.tree, testutil.RollupNodeConfig{})
-	cl2 := testutil.NewRollupNode(t, f.tree, testutil.RollupNodeConfig{})
-	el := testutil.NewEL(t, f.tree, testutil.ELConfig{NoAuth: true})
+	cl1 := testutil.NewRollupNode(t, f.tree, fakerollup.RollupNodeConfig{})
+	cl2 := testutil.NewRollupNode(t, f.tree, fakerollup.RollupNodeConfig{})
+	el := testutil.NewEL(t, f.tree, fakeel.ELConfig{NoAuth: true})
 	el.Insert(f.chain...)
 	follow := func(safe, finalized int) {
-		for _, rn := range []*testutil.RollupNode{cl1, cl2} {
-			rn.Follow(f.block(40), f.block(safe), f.block(safe), f.block(finalized), testutil.L1Ref(3))
+		for _, rn := range []*fakerollup.RollupNode{cl1, cl2} {
+			rn.Follow(f.block(40), f.block(safe), f.block(safe), f.block(finalized), fakechain.L1Ref(3))
 		}
 		el.SetForkchoice(f.block(40).Hash(), f.block(safe).Hash(), f.block(finalized).Hash())
 	}
@@ -154,22 +157,22 @@ func TestQuorumFollowsWithAStalledMember(t *testing.T) {
 }
 
 func TestQuorumStartErrors(t *testing.T) {
-	tree := testutil.NewTree()
-	secret := testutil.NewJWTSecret()
-	engine := testutil.NewEL(t, tree, testutil.ELConfig{JWTSecret: secret}).URL()
+	tree := fakechain.NewTree()
+	secret := fakeel.NewJWTSecret()
+	engine := testutil.NewEL(t, tree, fakeel.ELConfig{JWTSecret: secret}).URL()
 	jwt := testutil.WriteJWTSecret(t, secret)
-	cl := testutil.NewRollupNode(t, tree, testutil.RollupNodeConfig{}).URL()
-	cl2 := testutil.NewRollupNode(t, tree, testutil.RollupNodeConfig{}).URL()
+	cl := testutil.NewRollupNode(t, tree, fakerollup.RollupNodeConfig{}).URL()
+	cl2 := testutil.NewRollupNode(t, tree, fakerollup.RollupNodeConfig{}).URL()
 	otherCfg := tree.RollupConfig()
 	otherCfg.L2ChainID = big.NewInt(999)
-	clOther := testutil.NewRollupNode(t, tree, testutil.RollupNodeConfig{RollupConfig: otherCfg}).URL()
+	clOther := testutil.NewRollupNode(t, tree, fakerollup.RollupNodeConfig{RollupConfig: otherCfg}).URL()
 	laterCfg := tree.RollupConfig()
 	granite := uint64(1 << 40)
 	laterCfg.GraniteTime = &granite // same chain id and genesis, another fork schedule
-	clLater := testutil.NewRollupNode(t, tree, testutil.RollupNodeConfig{RollupConfig: laterCfg}).URL()
-	el1 := testutil.NewEL(t, tree, testutil.ELConfig{NoAuth: true}).URL()
-	el2 := testutil.NewEL(t, tree, testutil.ELConfig{NoAuth: true}).URL()
-	elOther := testutil.NewEL(t, tree, testutil.ELConfig{NoAuth: true, ChainID: 999}).URL()
+	clLater := testutil.NewRollupNode(t, tree, fakerollup.RollupNodeConfig{RollupConfig: laterCfg}).URL()
+	el1 := testutil.NewEL(t, tree, fakeel.ELConfig{NoAuth: true}).URL()
+	el2 := testutil.NewEL(t, tree, fakeel.ELConfig{NoAuth: true}).URL()
+	elOther := testutil.NewEL(t, tree, fakeel.ELConfig{NoAuth: true, ChainID: 999}).URL()
 	rollupJSON := writeRollupConfig(t, tree)
 
 	quorumOf := func(urls []string, args ...string) []string {
@@ -216,13 +219,13 @@ func TestQuorumStartErrors(t *testing.T) {
 // and takes it into the rounds once it is up.
 func TestQuorumStartsWithAMemberDown(t *testing.T) {
 	f := newFixture(t, 40)
-	var rns []*testutil.RollupNode
+	var rns []*fakerollup.RollupNode
 	for range 3 {
-		rns = append(rns, testutil.NewRollupNode(t, f.tree, testutil.RollupNodeConfig{}))
+		rns = append(rns, testutil.NewRollupNode(t, f.tree, fakerollup.RollupNodeConfig{}))
 	}
 	follow := func(safe, finalized int) {
 		for _, rn := range rns {
-			rn.Follow(f.block(40), f.block(safe), f.block(safe), f.block(finalized), testutil.L1Ref(3))
+			rn.Follow(f.block(40), f.block(safe), f.block(safe), f.block(finalized), fakechain.L1Ref(3))
 		}
 	}
 	follow(20, 10)
@@ -270,21 +273,21 @@ func TestQuorumMemberOnAnotherChainComesUpLate(t *testing.T) {
 		{"rollup node", func(t *testing.T, f *fixture) string {
 			cfg := *f.tree.RollupConfig()
 			cfg.L2ChainID = big.NewInt(999)
-			return testutil.NewRollupNode(t, f.tree, testutil.RollupNodeConfig{RollupConfig: &cfg}).URL()
+			return testutil.NewRollupNode(t, f.tree, fakerollup.RollupNodeConfig{RollupConfig: &cfg}).URL()
 		}},
 		{"L2 EL", func(t *testing.T, f *fixture) string {
-			return testutil.NewEL(t, f.tree, testutil.ELConfig{NoAuth: true, ChainID: 999}).URL()
+			return testutil.NewEL(t, f.tree, fakeel.ELConfig{NoAuth: true, ChainID: 999}).URL()
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, 40)
-			honest := []*testutil.RollupNode{
-				testutil.NewRollupNode(t, f.tree, testutil.RollupNodeConfig{}),
-				testutil.NewRollupNode(t, f.tree, testutil.RollupNodeConfig{}),
+			honest := []*fakerollup.RollupNode{
+				testutil.NewRollupNode(t, f.tree, fakerollup.RollupNodeConfig{}),
+				testutil.NewRollupNode(t, f.tree, fakerollup.RollupNodeConfig{}),
 			}
 			follow := func(safe, finalized int) {
 				for _, rn := range honest {
-					rn.Follow(f.block(40), f.block(safe), f.block(safe), f.block(finalized), testutil.L1Ref(3))
+					rn.Follow(f.block(40), f.block(safe), f.block(safe), f.block(finalized), fakechain.L1Ref(3))
 				}
 			}
 			follow(20, 10)

@@ -8,6 +8,9 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
+	"github.com/lightcl/lightcl/internal/fake/fakerollup"
 	"github.com/lightcl/lightcl/internal/testutil"
 )
 
@@ -15,16 +18,16 @@ import (
 // its chain (the tip source) over a fixture whose engine holds blocks 1..20.
 type tipWorld struct {
 	f      *fixture
-	rn     *testutil.RollupNode
-	remote *testutil.EL
+	rn     *fakerollup.RollupNode
+	remote *fakeel.EL
 	chain  []*types.Block // the remote's canonical chain; chain[i] is block i+1
 }
 
 func newTipWorld(t *testing.T) *tipWorld {
 	w := &tipWorld{f: newFixture(t, 20)}
 	w.chain = append(append([]*types.Block{}, w.f.chain...), w.f.tree.Extend(w.f.chain[19].Hash(), 30, 7)...)
-	w.rn = testutil.NewRollupNode(t, w.f.tree, testutil.RollupNodeConfig{})
-	w.remote = testutil.NewEL(t, w.f.tree, testutil.ELConfig{NoAuth: true})
+	w.rn = testutil.NewRollupNode(t, w.f.tree, fakerollup.RollupNodeConfig{})
+	w.remote = testutil.NewEL(t, w.f.tree, fakeel.ELConfig{NoAuth: true})
 	w.remote.Insert(w.chain...)
 	w.move(20, 10, 5)
 	return w
@@ -35,7 +38,7 @@ func newTipWorld(t *testing.T) *tipWorld {
 func (w *tipWorld) move(unsafe, safe, fin int) {
 	b := func(n int) *types.Block { return w.chain[n-1] }
 	w.remote.SetForkchoice(b(unsafe).Hash(), b(safe).Hash(), b(fin).Hash())
-	w.rn.Follow(b(unsafe), b(safe), b(safe), b(fin), testutil.L1Ref(uint64(safe)/testutil.BlocksPerEpoch))
+	w.rn.Follow(b(unsafe), b(safe), b(safe), b(fin), fakechain.L1Ref(uint64(safe)/fakechain.BlocksPerEpoch))
 }
 
 // waitHead waits until the engine's head is the remote's block n.
@@ -108,12 +111,12 @@ func TestTipFollowingOff(t *testing.T) {
 }
 
 func TestTipFlagErrors(t *testing.T) {
-	tree := testutil.NewTree()
-	secret := testutil.NewJWTSecret()
-	engine := testutil.NewEL(t, tree, testutil.ELConfig{JWTSecret: secret}).URL()
+	tree := fakechain.NewTree()
+	secret := fakeel.NewJWTSecret()
+	engine := testutil.NewEL(t, tree, fakeel.ELConfig{JWTSecret: secret}).URL()
 	jwt := testutil.WriteJWTSecret(t, secret)
-	cl := testutil.NewRollupNode(t, tree, testutil.RollupNodeConfig{}).URL()
-	otherChain := testutil.NewEL(t, tree, testutil.ELConfig{NoAuth: true, ChainID: 999}).URL()
+	cl := testutil.NewRollupNode(t, tree, fakerollup.RollupNodeConfig{}).URL()
+	otherChain := testutil.NewEL(t, tree, fakeel.ELConfig{NoAuth: true, ChainID: 999}).URL()
 	with := func(args ...string) []string {
 		return append([]string{"--engine", engine, "--jwt-secret", jwt, "--rpc.port", "-1", "--l2.follow.source", cl}, args...)
 	}

@@ -17,6 +17,9 @@ import (
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
+	"github.com/lightcl/lightcl/internal/fake/fakerollup"
 	"github.com/lightcl/lightcl/internal/testutil"
 )
 
@@ -82,8 +85,8 @@ func TestWaitsForRemotesAtStart(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, 40)
-			rn := testutil.NewRollupNode(t, f.tree, testutil.RollupNodeConfig{})
-			rn.Follow(f.block(40), f.block(20), f.block(20), f.block(10), testutil.L1Ref(3))
+			rn := testutil.NewRollupNode(t, f.tree, fakerollup.RollupNodeConfig{})
+			rn.Follow(f.block(40), f.block(20), f.block(20), f.block(10), fakechain.L1Ref(3))
 			flags := map[string]string{"l2.follow.source": rn.URL()}
 			var late *lateRemote
 			if tc.late == "engine" {
@@ -109,8 +112,8 @@ func TestQuorumWaitsForAMemberAtStart(t *testing.T) {
 	f := newFixture(t, 40)
 	var urls []string
 	for range 2 {
-		rn := testutil.NewRollupNode(t, f.tree, testutil.RollupNodeConfig{})
-		rn.Follow(f.block(40), f.block(20), f.block(20), f.block(10), testutil.L1Ref(3))
+		rn := testutil.NewRollupNode(t, f.tree, fakerollup.RollupNodeConfig{})
+		rn.Follow(f.block(40), f.block(20), f.block(20), f.block(10), fakechain.L1Ref(3))
 		urls = append(urls, rn.URL())
 	}
 	late := newLateRemote(t, urls[1], false)
@@ -126,7 +129,7 @@ func TestQuorumWaitsForAMemberAtStart(t *testing.T) {
 // clean stop.
 func TestSignalWhileWaitingAtStart(t *testing.T) {
 	f := newFixture(t, 40)
-	rn := testutil.NewRollupNode(t, f.tree, testutil.RollupNodeConfig{})
+	rn := testutil.NewRollupNode(t, f.tree, fakerollup.RollupNodeConfig{})
 	p := f.startWaiting(t, map[string]string{"engine": "http://" + closedAddr(t), "l2.follow.source": rn.URL()}, "engine")
 	p.stop(t)
 	require.Contains(t, p.stderr.String(), "Interrupted during start-up")
@@ -175,9 +178,9 @@ func countLines(s string, subs ...string) int {
 // TestUnreachable classifies errors of real calls: not reached or not
 // answered is transient, an answer is not.
 func TestUnreachable(t *testing.T) {
-	tree := testutil.NewTree()
-	withJWT := testutil.NewEL(t, tree, testutil.ELConfig{JWTSecret: testutil.NewJWTSecret()}).URL()
-	open := testutil.NewEL(t, tree, testutil.ELConfig{NoAuth: true}).URL()
+	tree := fakechain.NewTree()
+	withJWT := testutil.NewEL(t, tree, fakeel.ELConfig{JWTSecret: fakeel.NewJWTSecret()}).URL()
+	open := testutil.NewEL(t, tree, fakeel.ELConfig{NoAuth: true}).URL()
 	gateway := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "no upstream", http.StatusBadGateway)
 	}))

@@ -24,6 +24,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/rpc"
 
+	"github.com/lightcl/lightcl/internal/fake/fakerpc"
 	"github.com/lightcl/lightcl/internal/testutil"
 )
 
@@ -191,7 +192,7 @@ func nodeCPU(pid int) (int64, error) {
 
 // nodeCount counts calls by method; eth_getBlockByNumber by what it asked
 // for too, a label ("latest") or a number (#).
-func nodeCount(calls []testutil.Call) map[string]int {
+func nodeCount(calls []fakerpc.Call) map[string]int {
 	m := map[string]int{}
 	for _, c := range calls {
 		key := c.Method

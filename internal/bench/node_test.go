@@ -18,7 +18,10 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/rpc"
 
-	"github.com/lightcl/lightcl/internal/testutil"
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
+	"github.com/lightcl/lightcl/internal/fake/fakel1"
+	"github.com/lightcl/lightcl/internal/fake/fakerollup"
 )
 
 var (
@@ -170,16 +173,16 @@ type nodeSample struct {
 type nodeWorld struct {
 	b      *testing.B
 	hz     int64
-	tree   *testutil.Tree
+	tree   *fakechain.Tree
 	chain  []*types.Block // chain[i] is block i+1
-	el     *testutil.EL   // the node's engine
-	remote *testutil.RollupNode
-	l1     *testutil.L1
+	el     *fakeel.EL     // the node's engine
+	remote *fakerollup.RollupNode
+	l1     *fakel1.L1
 
 	// remoteEL is the remote's public L2 EL, the node's tip source; it holds
 	// the chain up to the remote's unsafe head. tipCalls relays the node's
 	// websocket to it and counts the calls.
-	remoteEL *testutil.EL
+	remoteEL *fakeel.EL
 	tipCalls *wsCounter
 
 	cmd     *exec.Cmd
@@ -193,9 +196,9 @@ type nodeWorld struct {
 // binary bin and returns what it measured.
 func nodeReplay(b *testing.B, bin string, hz int64, blocks int, poll time.Duration) nodeResult {
 	b.StopTimer()
-	w := &nodeWorld{b: b, hz: hz, tree: testutil.NewTree()}
+	w := &nodeWorld{b: b, hz: hz, tree: fakechain.NewTree()}
 	w.chain = w.tree.Extend(w.tree.Genesis().Hash(), blocks, 1)
-	secret := testutil.NewJWTSecret()
+	secret := fakeel.NewJWTSecret()
 	jwtPath := filepath.Join(b.TempDir(), "jwt.hex")
 	if err := os.WriteFile(jwtPath, []byte(hexutil.Encode(secret[:])), 0o600); err != nil {
 		b.Fatal(err)
@@ -203,11 +206,11 @@ func nodeReplay(b *testing.B, bin string, hz int64, blocks int, poll time.Durati
 	var err error
 	// Start*, not New*: the fakes live for one iteration, not the whole benchmark.
 	// no Peer: every block the engine gets comes from the node
-	if w.el, err = testutil.StartEL(w.tree, testutil.ELConfig{JWTSecret: secret}); err != nil {
+	if w.el, err = fakeel.StartEL(w.tree, fakeel.ELConfig{JWTSecret: secret}); err != nil {
 		b.Fatal(err)
 	}
 	defer w.el.Close()
-	if w.remoteEL, err = testutil.StartEL(w.tree, testutil.ELConfig{NoAuth: true}); err != nil {
+	if w.remoteEL, err = fakeel.StartEL(w.tree, fakeel.ELConfig{NoAuth: true}); err != nil {
 		b.Fatal(err)
 	}
 	defer w.remoteEL.Close()
@@ -215,11 +218,11 @@ func nodeReplay(b *testing.B, bin string, hz int64, blocks int, poll time.Durati
 		b.Fatal(err)
 	}
 	defer w.tipCalls.Close()
-	if w.remote, err = testutil.StartRollupNode(w.tree, testutil.RollupNodeConfig{}); err != nil {
+	if w.remote, err = fakerollup.StartRollupNode(w.tree, fakerollup.RollupNodeConfig{}); err != nil {
 		b.Fatal(err)
 	}
 	defer w.remote.Close()
-	if w.l1, err = testutil.StartL1(testutil.L1Config{Head: 1}); err != nil {
+	if w.l1, err = fakel1.StartL1(fakel1.L1Config{Head: 1}); err != nil {
 		b.Fatal(err)
 	}
 	defer w.l1.Close()
@@ -370,11 +373,11 @@ func (w *nodeWorld) advance(step uint64) {
 	unsafe, safe, fin := w.heads(step)
 	w.remoteEL.Insert(w.block(unsafe))
 	w.remoteEL.SetForkchoice(w.block(unsafe).Hash(), w.block(safe).Hash(), w.block(fin).Hash())
-	if h := unsafe/testutil.BlocksPerEpoch + 1; h > w.l1.Head().Number {
+	if h := unsafe/fakechain.BlocksPerEpoch + 1; h > w.l1.Head().Number {
 		w.l1.SetHead(h)
 	}
-	w.l1.SetLabels(safe/testutil.BlocksPerEpoch, fin/testutil.BlocksPerEpoch)
-	w.remote.Follow(w.block(unsafe), w.block(safe), w.block(safe), w.block(fin), testutil.L1Ref(safe/testutil.BlocksPerEpoch))
+	w.l1.SetLabels(safe/fakechain.BlocksPerEpoch, fin/fakechain.BlocksPerEpoch)
+	w.remote.Follow(w.block(unsafe), w.block(safe), w.block(safe), w.block(fin), fakechain.L1Ref(safe/fakechain.BlocksPerEpoch))
 }
 
 // sample reads the child's RSS and CPU and the fakes' call logs; with

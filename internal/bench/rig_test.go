@@ -17,6 +17,10 @@ import (
 	"github.com/ethereum/go-ethereum/log"
 
 	"github.com/lightcl/lightcl/engineadapter"
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
+	"github.com/lightcl/lightcl/internal/fake/fakel1"
+	"github.com/lightcl/lightcl/internal/fake/fakerollup"
 	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/safesource"
 	"github.com/lightcl/lightcl/safesource/l1verify"
@@ -36,11 +40,11 @@ var discard = log.NewLogger(log.DiscardHandler())
 // (no JWT) whose head the feed follows; it holds the chain up to the remote's
 // unsafe head, and move advances it with Insert and SetForkchoice.
 type rig struct {
-	tree   *testutil.Tree
+	tree   *fakechain.Tree
 	chain  []*types.Block // chain[i] is block i+1
-	el     *testutil.EL
-	remote *testutil.RollupNode
-	l1     *testutil.L1
+	el     *fakeel.EL
+	remote *fakerollup.RollupNode
+	l1     *fakel1.L1
 	engine *sources.EngineClient
 	source safesource.SafeHeadSource
 	a      *engineadapter.Adapter
@@ -48,7 +52,7 @@ type rig struct {
 	// With a tip feed: remoteEL is the remote's L2 EL and tip the feed on it
 	// (the adapter's Config.Tip); with counting on, tipCalls counts the feed's
 	// calls over its websocket.
-	remoteEL    *testutil.EL
+	remoteEL    *fakeel.EL
 	remoteELTop int // the highest block inserted into remoteEL
 	tip         *tipfeed.Remote
 	tipCalls    *wsCounter
@@ -82,15 +86,15 @@ type rigConfig struct {
 func newRig(tb testing.TB, cfg rigConfig) *rig {
 	tb.Helper()
 	ctx := context.Background()
-	r := &rig{tree: testutil.NewTree(), remoteReq: new(atomic.Int64), elReq: new(atomic.Int64), l1Req: new(atomic.Int64)}
+	r := &rig{tree: fakechain.NewTree(), remoteReq: new(atomic.Int64), elReq: new(atomic.Int64), l1Req: new(atomic.Int64)}
 	r.chain = r.tree.Extend(r.tree.Genesis().Hash(), cfg.blocks, 1)
 	secret := [32]byte{7}
-	r.el = testutil.NewEL(tb, r.tree, testutil.ELConfig{JWTSecret: secret})
+	r.el = testutil.NewEL(tb, r.tree, fakeel.ELConfig{JWTSecret: secret})
 	r.el.Insert(r.chain[:cfg.unsafe]...)
 	r.el.SetForkchoice(r.chain[cfg.unsafe-1].Hash(), r.chain[cfg.safe-1].Hash(), r.chain[cfg.fin-1].Hash())
-	r.remote = testutil.NewRollupNode(tb, r.tree, testutil.RollupNodeConfig{})
+	r.remote = testutil.NewRollupNode(tb, r.tree, fakerollup.RollupNodeConfig{})
 	if cfg.tip != "" {
-		r.remoteEL = testutil.NewEL(tb, r.tree, testutil.ELConfig{NoAuth: true})
+		r.remoteEL = testutil.NewEL(tb, r.tree, fakeel.ELConfig{NoAuth: true})
 	}
 	r.move(cfg.unsafe, cfg.safe, cfg.fin)
 
@@ -116,8 +120,8 @@ func newRig(tb testing.TB, cfg rigConfig) *rig {
 	if cfg.verify {
 		// the Tree's blocks take the synthetic L1 block n/BlocksPerEpoch as
 		// origin; L1 holds them all, finalized
-		top := uint64(cfg.blocks/testutil.BlocksPerEpoch + 1)
-		r.l1 = testutil.NewL1(tb, testutil.L1Config{Head: top, Safe: top, Finalized: top})
+		top := uint64(cfg.blocks/fakechain.BlocksPerEpoch + 1)
+		r.l1 = testutil.NewL1(tb, fakel1.L1Config{Head: top, Safe: top, Finalized: top})
 		l1rpc, err := client.NewRPC(ctx, discard, through(r.l1.URL(), r.l1Req), client.WithCallTimeout(2*time.Second))
 		if err != nil {
 			tb.Fatal(err)
@@ -162,7 +166,7 @@ func newRig(tb testing.TB, cfg rigConfig) *rig {
 // follow sets the rollup node's heads: unsafe, safe (and local-safe), finalized.
 func (r *rig) follow(unsafe, safe, fin int) {
 	r.remote.Follow(r.chain[unsafe-1], r.chain[safe-1], r.chain[safe-1], r.chain[fin-1],
-		testutil.L1Ref(uint64(safe/testutil.BlocksPerEpoch)))
+		fakechain.L1Ref(uint64(safe/fakechain.BlocksPerEpoch)))
 }
 
 // move sets the remote's heads: its L2 EL's first (when it has one; the

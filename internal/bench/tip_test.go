@@ -16,6 +16,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/rpc"
 
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
 	"github.com/lightcl/lightcl/internal/testutil"
 )
 
@@ -102,7 +103,7 @@ func measureTipFloor(b *testing.B, r *rig, from int) tipFloor {
 	}, b)
 
 	secret := [32]byte{8}
-	el2 := testutil.NewEL(b, r.tree, testutil.ELConfig{JWTSecret: secret})
+	el2 := testutil.NewEL(b, r.tree, fakeel.ELConfig{JWTSecret: secret})
 	el2.Insert(r.chain[:from]...)
 	el2.SetForkchoice(r.chain[from-1].Hash(), r.chain[from-1].Hash(), r.chain[from-1].Hash())
 	engine2 := testutil.DialEngine(b, el2.URL(), secret, sources.EngineClientDefaultConfig(r.tree.RollupConfig()))

@@ -25,7 +25,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lightcl/lightcl/engineadapter"
-	"github.com/lightcl/lightcl/internal/testutil"
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
+	"github.com/lightcl/lightcl/internal/fake/fakel1"
+	"github.com/lightcl/lightcl/internal/fake/fakerollup"
+	"github.com/lightcl/lightcl/internal/fake/fakerpc"
 	"github.com/lightcl/lightcl/safesource"
 	"github.com/lightcl/lightcl/safesource/l1verify"
 	"github.com/lightcl/lightcl/safesource/quorum"
@@ -94,8 +98,8 @@ func TestSimulation(t *testing.T) {
 
 // member is one remote: its server, and what it is made to say.
 type member struct {
-	rn *testutil.RollupNode // a rollup node, or
-	el *testutil.EL         // an L2 EL's public RPC
+	rn *fakerollup.RollupNode // a rollup node, or
+	el *fakeel.EL             // an L2 EL's public RPC
 	// mode: "honest", "lag", "liar", "down", "garbage", "stall", "regress"
 	mode   string
 	lagBy  int             // for lag: steps behind
@@ -103,7 +107,7 @@ type member struct {
 	pinned [3]*types.Block // for regress: the labels it keeps answering
 }
 
-func (m *member) faults() *testutil.Faults {
+func (m *member) faults() *fakerpc.Faults {
 	if m.rn != nil {
 		return m.rn.Faults()
 	}
@@ -115,9 +119,9 @@ type world struct {
 	ctx  context.Context
 	rng  *rand.Rand
 	log  []string // what happened, for a failing schedule's report
-	tree *testutil.Tree
-	l1   *testutil.L1
-	el   *testutil.EL
+	tree *fakechain.Tree
+	l1   *fakel1.L1
+	el   *fakeel.EL
 	eng  *sources.EngineClient
 
 	// the honest chain: its head and labels, and every block ever honest
@@ -220,13 +224,13 @@ func schedule(seed uint64, stats map[string]int) (w *world, err error) {
 
 // setup starts the servers and the node on a short honest chain.
 func (w *world) setup() error {
-	w.tree = testutil.NewTree()
+	w.tree = fakechain.NewTree()
 	g := w.tree.Genesis()
 	chain := w.tree.Extend(g.Hash(), 12, 0)
 	w.head, w.safe, w.fin = chain[11], chain[7], chain[3]
 	w.markHonest(w.head)
 
-	l1, err := testutil.StartL1(testutil.L1Config{Head: 400})
+	l1, err := fakel1.StartL1(fakel1.L1Config{Head: 400})
 	if err != nil {
 		return err
 	}
@@ -234,9 +238,9 @@ func (w *world) setup() error {
 	w.l1 = l1
 	w.syncL1Finality()
 
-	w.secret = testutil.NewJWTSecret()
+	w.secret = fakeel.NewJWTSecret()
 	fresh := w.rng.IntN(2) == 0
-	el, err := testutil.StartEL(w.tree, testutil.ELConfig{JWTSecret: w.secret, Peer: w.tree, FreshLabels: fresh})
+	el, err := fakeel.StartEL(w.tree, fakeel.ELConfig{JWTSecret: w.secret, Peer: w.tree, FreshLabels: fresh})
 	if err != nil {
 		return err
 	}
@@ -263,14 +267,14 @@ func (w *world) setup() error {
 		m := &member{mode: "honest"}
 		cfg := remotel2.Config{Name: fmt.Sprintf("m%d", i), Timeout: 2 * time.Second, RollupConfig: w.tree.RollupConfig()}
 		if w.rng.IntN(2) == 0 {
-			rn, err := testutil.StartRollupNode(w.tree, testutil.RollupNodeConfig{})
+			rn, err := fakerollup.StartRollupNode(w.tree, fakerollup.RollupNodeConfig{})
 			if err != nil {
 				return err
 			}
 			w.closers = append(w.closers, rn.Close)
 			m.rn, cfg.URL, cfg.Kind = rn, rn.URL(), remotel2.KindCL
 		} else {
-			el, err := testutil.StartEL(w.tree, testutil.ELConfig{NoAuth: true})
+			el, err := fakeel.StartEL(w.tree, fakeel.ELConfig{NoAuth: true})
 			if err != nil {
 				return err
 			}
@@ -287,7 +291,7 @@ func (w *world) setup() error {
 		members[i] = src
 	}
 	if w.verify {
-		l1c, closeL1, err := testutil.OpenL1Client(w.l1.URL())
+		l1c, closeL1, err := fakel1.OpenL1Client(w.l1.URL())
 		if err != nil {
 			return err
 		}
@@ -497,7 +501,7 @@ func (w *world) show(m *member) {
 		f.HTTPStatus(http.StatusGatewayTimeout) // a timeout, answered at once
 	}
 	if m.rn != nil {
-		m.rn.Follow(head, safe, safe, fin, testutil.L1Ref(w.tree.Ref(head).L1Origin.Number))
+		m.rn.Follow(head, safe, safe, fin, fakechain.L1Ref(w.tree.Ref(head).L1Origin.Number))
 		return
 	}
 	m.el.Insert(w.tree.Chain(head.Hash())...)

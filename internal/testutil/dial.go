@@ -35,3 +35,17 @@ func DialEngine(t testing.TB, url string, secret [32]byte, cfg *sources.EngineCl
 	}
 	return ec
 }
+
+// DialNoAuth returns op-service's RPC client for url, without JWT, with the
+// given call timeout; it is closed in t.Cleanup.
+func DialNoAuth(t testing.TB, url string, callTimeout time.Duration) client.RPC {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.NewRPC(ctx, log.NewLogger(log.DiscardHandler()), url, client.WithCallTimeout(callTimeout))
+	if err != nil {
+		t.Fatalf("testutil: dialing %s: %v", url, err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}

@@ -1,47 +1,21 @@
-package testutil
+package testutil_test
 
 import (
-	"context"
-	"net/http"
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common/hexutil"
-	"github.com/ethereum/go-ethereum/node"
 	"github.com/stretchr/testify/require"
+
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
+	"github.com/lightcl/lightcl/internal/testutil"
 )
 
 func TestWriteJWTSecretWritesHex(t *testing.T) {
-	secret := NewJWTSecret()
+	secret := fakeel.NewJWTSecret()
 	require.NotEqual(t, [32]byte{}, secret)
-	require.NotEqual(t, secret, NewJWTSecret())
-	data, err := os.ReadFile(WriteJWTSecret(t, secret))
+	require.NotEqual(t, secret, fakeel.NewJWTSecret())
+	data, err := os.ReadFile(testutil.WriteJWTSecret(t, secret))
 	require.NoError(t, err)
 	require.Equal(t, hexutil.Encode(secret[:]), string(data))
-}
-
-func TestELRequiresJWT(t *testing.T) {
-	secret := NewJWTSecret()
-	el := NewEL(t, NewTree(), ELConfig{JWTSecret: secret})
-	post := func(auth [32]byte, sign bool) int {
-		t.Helper()
-		req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, el.URL(),
-			strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}`))
-		require.NoError(t, err)
-		req.Header.Set("Content-Type", "application/json")
-		if sign {
-			require.NoError(t, node.NewJWTAuth(auth)(req.Header))
-		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		require.NoError(t, resp.Body.Close())
-		return resp.StatusCode
-	}
-	require.Equal(t, http.StatusUnauthorized, post(secret, false), "no JWT")
-	require.Equal(t, http.StatusUnauthorized, post(NewJWTSecret(), true), "JWT signed with another secret")
-	require.Zero(t, el.CallCount("eth_chainId"), "rejected requests are not recorded")
-	require.Equal(t, http.StatusOK, post(secret, true))
-	require.Equal(t, 1, el.CallCount("eth_chainId"))
-	http.DefaultClient.CloseIdleConnections()
 }

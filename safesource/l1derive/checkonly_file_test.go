@@ -9,7 +9,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/stretchr/testify/require"
 
-	"github.com/lightcl/lightcl/internal/testutil"
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
 	"github.com/lightcl/lightcl/safesource/l1derive"
 )
 
@@ -18,7 +18,7 @@ import (
 // refused, naming ErrConfirmedFile, when it does not parse, is another
 // chain's, or cannot be written; it is only for a CheckOnly source.
 func TestConfirmedPath(t *testing.T) {
-	rollupCfg := testutil.NewTree().RollupConfig()
+	rollupCfg := fakechain.NewTree().RollupConfig()
 	newSource := func(cfg l1derive.Config) (*l1derive.Source, error) {
 		// New reads no chain: clients that are never called will do
 		return l1derive.New(cfg, rollupCfg, (*sources.L1Client)(nil), nil, (*sources.EngineClient)(nil), nil, nil)

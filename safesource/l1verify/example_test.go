@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/lightcl/lightcl/internal/testutil"
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakel1"
+	"github.com/lightcl/lightcl/internal/fake/fakerollup"
 	"github.com/lightcl/lightcl/safesource"
 	"github.com/lightcl/lightcl/safesource/l1verify"
 	"github.com/lightcl/lightcl/safesource/remotel2"
@@ -17,21 +19,21 @@ import (
 // op-service sources.L1Client on the user's L1 RPC.
 func Example() {
 	ctx := context.Background()
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	chain := tree.Extend(tree.Genesis().Hash(), 60, 1)
-	l1Node, err := testutil.StartL1(testutil.L1Config{Head: 12, Safe: 10, Finalized: 6})
+	l1Node, err := fakel1.StartL1(fakel1.L1Config{Head: 12, Safe: 10, Finalized: 6})
 	if err != nil {
 		panic(err)
 	}
 	defer l1Node.Close()
-	node, err := testutil.StartRollupNode(tree, testutil.RollupNodeConfig{})
+	node, err := fakerollup.StartRollupNode(tree, fakerollup.RollupNodeConfig{})
 	if err != nil {
 		panic(err)
 	}
 	defer node.Close()
 	node.Follow(chain[59], chain[54], chain[47], chain[29], l1Node.Ref(10))
 
-	l1, closeL1, err := testutil.OpenL1Client(l1Node.URL())
+	l1, closeL1, err := fakel1.OpenL1Client(l1Node.URL())
 	if err != nil {
 		panic(err)
 	}

@@ -13,6 +13,9 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakel1"
+	"github.com/lightcl/lightcl/internal/fake/fakerollup"
 	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/safesource"
 	"github.com/lightcl/lightcl/safesource/l1verify"
@@ -60,7 +63,7 @@ func (c *countingL1) total() int {
 }
 
 // serverCalls is what the in-memory L1 received: every eth_getBlockBy* call.
-func serverCalls(l1 *testutil.L1) int {
+func serverCalls(l1 *fakel1.L1) int {
 	return l1.CallCount("eth_getBlockByNumber") + l1.CallCount("eth_getBlockByHash")
 }
 
@@ -68,17 +71,17 @@ func serverCalls(l1 *testutil.L1) int {
 // origin (i+1)/6) and the default in-memory L1, whose canonical blocks are
 // the Tree's L1 origins, with its head at 25, safe 18, finalized 12.
 type world struct {
-	tree *testutil.Tree
+	tree *fakechain.Tree
 	a    []*types.Block
-	l1   *testutil.L1
+	l1   *fakel1.L1
 }
 
 func newWorld(t testing.TB) world {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	return world{
 		tree: tree,
 		a:    tree.Extend(tree.Genesis().Hash(), 120, 1),
-		l1:   testutil.NewL1(t, testutil.L1Config{Head: 25, Safe: 18, Finalized: 12}),
+		l1:   testutil.NewL1(t, fakel1.L1Config{Head: 25, Safe: 18, Finalized: 12}),
 	}
 }
 
@@ -92,8 +95,8 @@ func (w world) heads(safe, localSafe, finalized uint64, currentL1 eth.L1BlockRef
 // rollupNode is a fake rollup node on the world's chain: unsafe 120,
 // local-safe 100 (origin 16), safe 90 (origin 15), finalized 60 (origin 10),
 // current L1 20.
-func (w world) rollupNode(t testing.TB) *testutil.RollupNode {
-	n := testutil.NewRollupNode(t, w.tree, testutil.RollupNodeConfig{})
+func (w world) rollupNode(t testing.TB) *fakerollup.RollupNode {
+	n := testutil.NewRollupNode(t, w.tree, fakerollup.RollupNodeConfig{})
 	n.Follow(w.a[119], w.a[99], w.a[89], w.a[59], w.l1.Ref(20))
 	return n
 }
@@ -136,7 +139,7 @@ func synthL2(origin eth.L1BlockRef) eth.L2BlockRef {
 		Hash:           synthHash(n),
 		Number:         n,
 		ParentHash:     synthHash(n - 1),
-		Time:           testutil.GenesisTime + 2*n,
+		Time:           fakechain.GenesisTime + 2*n,
 		L1Origin:       origin.ID(),
 		SequenceNumber: 3,
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/lightcl/lightcl/internal/fake/fakel1"
+	"github.com/lightcl/lightcl/internal/fake/fakerollup"
 	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/safesource"
 	"github.com/lightcl/lightcl/safesource/l1verify"
@@ -106,12 +108,12 @@ func TestNonCanonicalOriginDropped(t *testing.T) {
 func TestL1ReorgRemovingACachedOriginIsCaughtOnTheNextTick(t *testing.T) {
 	tests := []struct {
 		name  string
-		reorg func(l1 *testutil.L1)
+		reorg func(l1 *fakel1.L1)
 	}{
-		{"replaced at the same height", func(l1 *testutil.L1) { l1.Reorg(14, 1) }},
-		{"replaced, and L1 moved on", func(l1 *testutil.L1) { l1.Reorg(14, 1); l1.Advance(3) }},
-		{"replaced by a shorter fork", func(l1 *testutil.L1) { l1.Reorg(14, 1); l1.SetHead(22) }},
-		{"replaced by a fork one block longer", func(l1 *testutil.L1) { l1.Reorg(14, 1); l1.Advance(1) }},
+		{"replaced at the same height", func(l1 *fakel1.L1) { l1.Reorg(14, 1) }},
+		{"replaced, and L1 moved on", func(l1 *fakel1.L1) { l1.Reorg(14, 1); l1.Advance(3) }},
+		{"replaced by a shorter fork", func(l1 *fakel1.L1) { l1.Reorg(14, 1); l1.SetHead(22) }},
+		{"replaced by a fork one block longer", func(l1 *fakel1.L1) { l1.Reorg(14, 1); l1.Advance(1) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,7 +139,7 @@ func TestL1ReorgRemovingACachedOriginIsCaughtOnTheNextTick(t *testing.T) {
 
 	t.Run("on a linked L1", func(t *testing.T) {
 		ctx := context.Background()
-		l1 := testutil.NewL1(t, testutil.L1Config{Head: 40, Safe: 30, Finalized: 20, Linked: true})
+		l1 := testutil.NewL1(t, fakel1.L1Config{Head: 40, Safe: 30, Finalized: 20, Linked: true})
 		inner := static(t, "pushed", synthHeads(l1.Ref(32), l1.Ref(33), l1.Ref(20), l1.Ref(40)))
 		s := wrap(t, inner, testutil.DialL1(t, l1.URL()), l1verify.Config{})
 		for range 2 {
@@ -272,7 +274,7 @@ func TestQuorumOfVerifiedMembers(t *testing.T) {
 	l1 := count(testutil.DialL1(t, w.l1.URL()))
 	v, err := l1verify.New(l1, l1verify.Config{}, nil, nil)
 	require.NoError(t, err)
-	var nodes []*testutil.RollupNode
+	var nodes []*fakerollup.RollupNode
 	var members []safesource.SafeHeadSource
 	for range 3 {
 		n := w.rollupNode(t)
@@ -287,7 +289,7 @@ func TestQuorumOfVerifiedMembers(t *testing.T) {
 	require.Equal(t, w.ref(90), h.Safe)
 
 	// one member reports its heads on L1 origins that are not canonical
-	lie := func(n *testutil.RollupNode) {
+	lie := func(n *fakerollup.RollupNode) {
 		st := eth.SyncStatus{
 			CurrentL1:   w.l1.Ref(20),
 			UnsafeL2:    w.ref(120),
@@ -331,7 +333,7 @@ func TestSteadyStateCostsOneL1CallPerTick(t *testing.T) {
 		{"L1 finality advancing every 32 L1 blocks", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			l1 := testutil.NewL1(t, testutil.L1Config{Head: 20, Linked: true})
+			l1 := testutil.NewL1(t, fakel1.L1Config{Head: 20, Linked: true})
 			counted := count(testutil.DialL1(t, l1.URL()))
 			var latest0, finalized0, byNumber0, total0, server0 int
 			advances := steadyState(t, l1, counted, tt.finalityAdvance, func() {
@@ -370,7 +372,7 @@ const (
 // by a 32-block epoch at a time, 64 blocks behind the head. warm is called
 // after the warm-up; steadyState returns how often L1 finality advanced in
 // the ticks that follow.
-func steadyState(t *testing.T, l1 *testutil.L1, src l1verify.L1Source, finalityAdvance bool, warm func()) (advances int) {
+func steadyState(t *testing.T, l1 *fakel1.L1, src l1verify.L1Source, finalityAdvance bool, warm func()) (advances int) {
 	ctx := context.Background()
 	inner := safesource.NewStatic("pushed", nil)
 	s := wrap(t, inner, src, l1verify.Config{})
@@ -418,7 +420,7 @@ func TestConfigCheck(t *testing.T) {
 
 func TestL1HeadTracking(t *testing.T) {
 	ctx := context.Background()
-	l1 := testutil.NewL1(t, testutil.L1Config{Head: 40, Safe: 30, Finalized: 20, Linked: true})
+	l1 := testutil.NewL1(t, fakel1.L1Config{Head: 40, Safe: 30, Finalized: 20, Linked: true})
 	counted := count(testutil.DialL1(t, l1.URL()))
 	inner := static(t, "pushed", synthHeads(l1.Ref(32), l1.Ref(33), l1.Ref(20), l1.Ref(40)))
 	s := wrap(t, inner, counted, l1verify.Config{})
@@ -468,7 +470,7 @@ func (h *hookedL1) L1BlockRefByLabel(ctx context.Context, label eth.BlockLabel) 
 // cached: the next call, on the original chain again, passes.
 func TestReorgAndBackWithinATick(t *testing.T) {
 	ctx := context.Background()
-	l1 := testutil.NewL1(t, testutil.L1Config{Head: 8, Linked: true})
+	l1 := testutil.NewL1(t, fakel1.L1Config{Head: 8, Linked: true})
 	hooked := &hookedL1{L1Source: testutil.DialL1(t, l1.URL())}
 	inner := safesource.NewStatic("pushed", nil)
 	s := wrap(t, inner, hooked, l1verify.Config{SkipFinalityCheck: true})

@@ -17,6 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lightcl/lightcl/internal/fake/fakel1"
 	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/safesource"
 	"github.com/lightcl/lightcl/safesource/l1verify"
@@ -93,12 +94,12 @@ func (l *lyingRPC) BatchCallContext(ctx context.Context, b []rpc.BatchElem) erro
 func TestRPCSourceMatchesL1Client(t *testing.T) {
 	tests := []struct {
 		name  string
-		cfg   testutil.L1Config
-		setup func(l1 *testutil.L1)
+		cfg   fakel1.L1Config
+		setup func(l1 *fakel1.L1)
 	}{
-		{"the Tree's synthetic L1", testutil.L1Config{Head: 25, Safe: 18, Finalized: 12}, func(*testutil.L1) {}},
-		{"the synthetic L1 with a reorged tail", testutil.L1Config{Head: 25, Safe: 18, Finalized: 12}, func(l1 *testutil.L1) { l1.Reorg(20, 1) }},
-		{"a linked post-merge L1", testutil.L1Config{Head: 40, Safe: 30, Finalized: 20, Linked: true}, func(*testutil.L1) {}},
+		{"the Tree's synthetic L1", fakel1.L1Config{Head: 25, Safe: 18, Finalized: 12}, func(*fakel1.L1) {}},
+		{"the synthetic L1 with a reorged tail", fakel1.L1Config{Head: 25, Safe: 18, Finalized: 12}, func(l1 *fakel1.L1) { l1.Reorg(20, 1) }},
+		{"a linked post-merge L1", fakel1.L1Config{Head: 40, Safe: 30, Finalized: 20, Linked: true}, func(*fakel1.L1) {}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,7 +140,7 @@ func TestRPCSourceMatchesL1Client(t *testing.T) {
 
 func TestRPCSourceRefusesBadAnswers(t *testing.T) {
 	ctx := context.Background()
-	l1 := testutil.NewL1(t, testutil.L1Config{Head: 40, Safe: 30, Finalized: 20, Linked: true})
+	l1 := testutil.NewL1(t, fakel1.L1Config{Head: 40, Safe: 30, Finalized: 20, Linked: true})
 	honest := dialRPC(t, l1.URL())
 	var block3 json.RawMessage
 	require.NoError(t, honest.CallContext(ctx, &block3, "eth_getBlockByNumber", hexutil.EncodeUint64(3), false))
@@ -225,7 +226,7 @@ func TestRPCSourceRefusesBadAnswers(t *testing.T) {
 	})
 
 	t.Run("malformed JSON-RPC", func(t *testing.T) {
-		l1 := testutil.NewL1(t, testutil.L1Config{Head: 10})
+		l1 := testutil.NewL1(t, fakel1.L1Config{Head: 10})
 		s := l1verify.NewRPCSource(dialRPC(t, l1.URL()))
 		l1.Faults().Garbage(true)
 		_, err := s.L1BlockRefByNumber(ctx, 5)
@@ -246,7 +247,7 @@ func TestRPCSourceSteadyStateCostsOneRequestPerTick(t *testing.T) {
 		{"L1 finality advancing every 32 L1 blocks", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			l1 := testutil.NewL1(t, testutil.L1Config{Head: 20, Linked: true})
+			l1 := testutil.NewL1(t, fakel1.L1Config{Head: 20, Linked: true})
 			rpcs := &countingRPC{RPC: dialRPC(t, l1.URL())}
 			var requests0, batches0, server0 int
 			advances := steadyState(t, l1, l1verify.NewRPCSource(rpcs), tt.finalityAdvance, func() {
@@ -270,7 +271,7 @@ func TestRPCSourceSteadyStateCostsOneRequestPerTick(t *testing.T) {
 // finalized claims keep up with it, on its own only when a claim passes it.
 func TestRPCSourceFinalizedReadWithTheHead(t *testing.T) {
 	ctx := context.Background()
-	l1 := testutil.NewL1(t, testutil.L1Config{Head: 40, Safe: 30, Finalized: 20, Linked: true})
+	l1 := testutil.NewL1(t, fakel1.L1Config{Head: 40, Safe: 30, Finalized: 20, Linked: true})
 	rpcs := &countingRPC{RPC: dialRPC(t, l1.URL())}
 	inner := safesource.NewStatic("pushed", nil)
 	s := wrap(t, inner, l1verify.NewRPCSource(rpcs), l1verify.Config{})
@@ -323,7 +324,7 @@ func TestRPCSourceFinalizedReadWithTheHead(t *testing.T) {
 // rpcClient is the user's L1 RPC (and l1 is passed to l1verify.Wrap or New).
 func ExampleRPCSource() {
 	ctx := context.Background()
-	l1Node, err := testutil.StartL1(testutil.L1Config{Head: 12, Safe: 10, Finalized: 6})
+	l1Node, err := fakel1.StartL1(fakel1.L1Config{Head: 12, Safe: 10, Finalized: 6})
 	if err != nil {
 		panic(err)
 	}

@@ -7,7 +7,9 @@ import (
 	"github.com/ethereum-optimism/optimism/op-node/rollup"
 	"github.com/ethereum/go-ethereum/log"
 
-	"github.com/lightcl/lightcl/internal/testutil"
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
+	"github.com/lightcl/lightcl/internal/fake/fakerollup"
 	"github.com/lightcl/lightcl/safesource"
 	"github.com/lightcl/lightcl/safesource/quorum"
 	"github.com/lightcl/lightcl/safesource/remotel2"
@@ -33,16 +35,16 @@ func newQuorumOf(ctx context.Context, urls []string, cfg *rollup.Config, logger 
 // Example builds a quorum of two rollup nodes and one L2 EL, mixed, and reads
 // what two of them agree on. The remotes here are lightcl's test fakes.
 func Example() {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	chain := tree.Extend(tree.Genesis().Hash(), 30, 1)
 	var urls []string
 	for range 2 {
-		cl, _ := testutil.StartRollupNode(tree, testutil.RollupNodeConfig{})
+		cl, _ := fakerollup.StartRollupNode(tree, fakerollup.RollupNodeConfig{})
 		defer cl.Close()
-		cl.Follow(chain[29], chain[19], chain[19], chain[9], testutil.L1Ref(3))
+		cl.Follow(chain[29], chain[19], chain[19], chain[9], fakechain.L1Ref(3))
 		urls = append(urls, cl.URL())
 	}
-	el, _ := testutil.StartEL(tree, testutil.ELConfig{NoAuth: true})
+	el, _ := fakeel.StartEL(tree, fakeel.ELConfig{NoAuth: true})
 	defer el.Close()
 	el.Insert(chain...)
 	el.SetForkchoice(chain[29].Hash(), chain[17].Hash(), chain[9].Hash())

@@ -9,6 +9,9 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
+	"github.com/lightcl/lightcl/internal/fake/fakerollup"
 	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/safesource"
 	"github.com/lightcl/lightcl/safesource/quorum"
@@ -18,27 +21,27 @@ import (
 // remotes is a Tree with an honest chain a (a[i] is block i+1) and a fork b
 // after block 25, and helpers to serve them from fake remotes over HTTP.
 type remotes struct {
-	tree *testutil.Tree
+	tree *fakechain.Tree
 	a, b []*types.Block
 }
 
 func newRemotes() remotes {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 40, 1)
 	b := tree.Extend(a[24].Hash(), 20, 2)
 	return remotes{tree: tree, a: a, b: b}
 }
 
 // cl serves chain c from a fake rollup node: unsafe 40, safe 30, finalized 20.
-func (r remotes) cl(t *testing.T, c []*types.Block) *testutil.RollupNode {
-	n := testutil.NewRollupNode(t, r.tree, testutil.RollupNodeConfig{})
-	n.Follow(c[len(c)-1], c[29], c[29], c[19], testutil.L1Ref(4))
+func (r remotes) cl(t *testing.T, c []*types.Block) *fakerollup.RollupNode {
+	n := testutil.NewRollupNode(t, r.tree, fakerollup.RollupNodeConfig{})
+	n.Follow(c[len(c)-1], c[29], c[29], c[19], fakechain.L1Ref(4))
 	return n
 }
 
 // el serves the honest chain from a public L2 EL: safe 30, finalized 20.
-func (r remotes) el(t *testing.T) *testutil.EL {
-	el := testutil.NewEL(t, r.tree, testutil.ELConfig{NoAuth: true})
+func (r remotes) el(t *testing.T) *fakeel.EL {
+	el := testutil.NewEL(t, r.tree, fakeel.ELConfig{NoAuth: true})
 	el.Insert(r.a...)
 	el.SetForkchoice(r.a[39].Hash(), r.a[29].Hash(), r.a[19].Hash())
 	return el

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lightcl/lightcl/engineadapter"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
 	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/safesource/remotel2"
 )
@@ -22,8 +23,8 @@ func TestAdapterFollowsRemote(t *testing.T) {
 	src, err := newSource(t, remotel2.Config{URL: cl.URL()})
 	require.NoError(t, err)
 
-	secret := testutil.NewJWTSecret()
-	local := testutil.NewEL(t, w.tree, testutil.ELConfig{JWTSecret: secret})
+	secret := fakeel.NewJWTSecret()
+	local := testutil.NewEL(t, w.tree, fakeel.ELConfig{JWTSecret: secret})
 	local.Insert(w.a...)
 	local.SetForkchoice(w.a[29].Hash(), w.tree.Genesis().Hash(), w.tree.Genesis().Hash())
 	engine := testutil.DialEngine(t, local.URL(), secret, sources.EngineClientDefaultConfig(w.tree.RollupConfig()))

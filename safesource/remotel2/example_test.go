@@ -4,21 +4,22 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/lightcl/lightcl/internal/testutil"
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakerollup"
 	"github.com/lightcl/lightcl/safesource/remotel2"
 )
 
 // Example follows one remote rollup node (here lightcl's fake) as a source: its
 // kind is detected, and its heads are checked before they are returned.
 func Example() {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	chain := tree.Extend(tree.Genesis().Hash(), 30, 1)
-	node, err := testutil.StartRollupNode(tree, testutil.RollupNodeConfig{})
+	node, err := fakerollup.StartRollupNode(tree, fakerollup.RollupNodeConfig{})
 	if err != nil {
 		panic(err)
 	}
 	defer node.Close()
-	node.Follow(chain[29], chain[24], chain[19], chain[9], testutil.L1Ref(3))
+	node.Follow(chain[29], chain[24], chain[19], chain[9], fakechain.L1Ref(3))
 
 	src, err := remotel2.New(context.Background(), remotel2.Config{URL: node.URL()}, nil, nil)
 	if err != nil {

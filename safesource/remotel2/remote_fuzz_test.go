@@ -21,7 +21,8 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/rpc"
 
-	"github.com/lightcl/lightcl/internal/testutil"
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
 	"github.com/lightcl/lightcl/safesource"
 	"github.com/lightcl/lightcl/safesource/remotel2"
 )
@@ -113,7 +114,7 @@ func (r *fzRemote) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	var result []byte
 	switch {
 	case !r.live && q.Method == "eth_chainId":
-		result = []byte(fmt.Sprintf("%q", hexutil.EncodeUint64(testutil.ChainID)))
+		result = []byte(fmt.Sprintf("%q", hexutil.EncodeUint64(fakechain.ChainID)))
 	case !r.live && q.Method == "eth_getBlockByNumber":
 		result = r.genesis
 	case r.live:
@@ -130,18 +131,18 @@ func (r *fzRemote) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // a of 12 blocks and a fork b after block 6, and the JSON an EL serves for
 // each block (eth_getBlockByNumber with full transactions).
 type fzWorld struct {
-	tree   *testutil.Tree
+	tree   *fakechain.Tree
 	a      []*types.Block             // by height, genesis included
 	blocks map[uint64]json.RawMessage // a's blocks by height
 	fork   map[uint64]json.RawMessage // b's blocks by height
 }
 
 func newFzWorld(f *testing.F) fzWorld {
-	w := fzWorld{tree: testutil.NewTree(), blocks: map[uint64]json.RawMessage{}, fork: map[uint64]json.RawMessage{}}
+	w := fzWorld{tree: fakechain.NewTree(), blocks: map[uint64]json.RawMessage{}, fork: map[uint64]json.RawMessage{}}
 	a := append([]*types.Block{w.tree.Genesis()}, w.tree.Extend(w.tree.Genesis().Hash(), 12, 1)...)
 	b := w.tree.Extend(a[6].Hash(), 6, 2)
 	w.a = a
-	el, err := testutil.StartEL(w.tree, testutil.ELConfig{NoAuth: true})
+	el, err := fakeel.StartEL(w.tree, fakeel.ELConfig{NoAuth: true})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -227,7 +228,7 @@ func checkFzHeads(t *testing.T, h safesource.Heads) {
 func FuzzSyncStatus(f *testing.F) {
 	w := newFzWorld(f)
 	status := func(fin, safe, localSafe uint64) []byte {
-		st := eth.SyncStatus{UnsafeL2: w.ref(12), SafeL2: w.ref(safe), FinalizedL2: w.ref(fin), CurrentL1: testutil.L1Ref(2)}
+		st := eth.SyncStatus{UnsafeL2: w.ref(12), SafeL2: w.ref(safe), FinalizedL2: w.ref(fin), CurrentL1: fakechain.L1Ref(2)}
 		if localSafe != 0 {
 			st.LocalSafeL2 = w.ref(localSafe)
 		}

@@ -12,6 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
+	"github.com/lightcl/lightcl/internal/fake/fakerollup"
+	"github.com/lightcl/lightcl/internal/fake/fakerpc"
 	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/safesource"
 	"github.com/lightcl/lightcl/safesource/remotel2"
@@ -22,12 +26,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // world is a Tree with a main chain a of 30 blocks (a[i] is block i+1) and a
 // fork b after block 12 (b[i] is block 13+i).
 type world struct {
-	tree *testutil.Tree
+	tree *fakechain.Tree
 	a, b []*types.Block
 }
 
 func newWorld() world {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 30, 1)
 	b := tree.Extend(a[11].Hash(), 20, 2)
 	return world{tree: tree, a: a, b: b}
@@ -36,7 +40,7 @@ func newWorld() world {
 func (w world) ref(b *types.Block) eth.L2BlockRef { return w.tree.Ref(b) }
 
 // remoteEL is a public L2 EL on a: head 30, safe 20, finalized 10.
-func (w world) remoteEL(t *testing.T, cfg testutil.ELConfig) *testutil.EL {
+func (w world) remoteEL(t *testing.T, cfg fakeel.ELConfig) *fakeel.EL {
 	cfg.NoAuth = true
 	el := testutil.NewEL(t, w.tree, cfg)
 	el.Insert(w.a...)
@@ -48,8 +52,8 @@ func (w world) remoteEL(t *testing.T, cfg testutil.ELConfig) *testutil.EL {
 var currentL1 = eth.L1BlockRef{Hash: common.Hash{0xc1}, Number: 4}
 
 // remoteCL is a rollup node on a: unsafe 30, local-safe 22, safe 20, finalized 10.
-func (w world) remoteCL(t *testing.T) *testutil.RollupNode {
-	n := testutil.NewRollupNode(t, w.tree, testutil.RollupNodeConfig{})
+func (w world) remoteCL(t *testing.T) *fakerollup.RollupNode {
+	n := testutil.NewRollupNode(t, w.tree, fakerollup.RollupNodeConfig{})
 	n.Follow(w.a[29], w.a[21], w.a[19], w.a[9], currentL1)
 	return n
 }
@@ -67,7 +71,7 @@ func newSource(t *testing.T, cfg remotel2.Config) (*remotel2.Source, error) {
 
 func TestELRemote(t *testing.T) {
 	w := newWorld()
-	el := w.remoteEL(t, testutil.ELConfig{})
+	el := w.remoteEL(t, fakeel.ELConfig{})
 	s, err := newSource(t, remotel2.Config{URL: el.URL(), RollupConfig: w.tree.RollupConfig()})
 	require.NoError(t, err)
 	require.Equal(t, remotel2.KindEL, s.Kind(), "an EL answers optimism_syncStatus with method not found")
@@ -110,7 +114,7 @@ func TestCLRemote(t *testing.T) {
 func TestCLRemoteWithPairedEL(t *testing.T) {
 	w := newWorld()
 	cl := w.remoteCL(t)
-	el := w.remoteEL(t, testutil.ELConfig{})
+	el := w.remoteEL(t, fakeel.ELConfig{})
 	s, err := newSource(t, remotel2.Config{URL: cl.URL(), Kind: remotel2.KindCL, PairedELURL: el.URL(), RollupConfig: w.tree.RollupConfig()})
 	require.NoError(t, err)
 	ref, err := s.L2BlockRefByNumber(context.Background(), 15)
@@ -121,7 +125,7 @@ func TestCLRemoteWithPairedEL(t *testing.T) {
 
 func TestWrongChain(t *testing.T) {
 	w := newWorld()
-	el := w.remoteEL(t, testutil.ELConfig{ChainID: 999})
+	el := w.remoteEL(t, fakeel.ELConfig{ChainID: 999})
 	_, err := newSource(t, remotel2.Config{URL: el.URL(), RollupConfig: w.tree.RollupConfig()})
 	require.ErrorIs(t, err, safesource.ErrWrongChain)
 	require.ErrorContains(t, err, "999")
@@ -135,7 +139,7 @@ func TestWrongChain(t *testing.T) {
 
 func TestELRemoteNeedsRollupConfig(t *testing.T) {
 	w := newWorld()
-	el := w.remoteEL(t, testutil.ELConfig{})
+	el := w.remoteEL(t, fakeel.ELConfig{})
 	_, err := newSource(t, remotel2.Config{URL: el.URL()})
 	require.ErrorIs(t, err, remotel2.ErrNeedsRollupConfig)
 }
@@ -149,7 +153,7 @@ func TestUnreachableRemote(t *testing.T) {
 // faulty is a remote of either kind whose faults a test switches.
 type faulty struct {
 	name   string
-	faults *testutil.Faults
+	faults *fakerpc.Faults
 	src    *remotel2.Source
 	// lie makes the remote claim finalized above safe, and linkBreak claims a
 	// safe head whose parent is not the finalized head right below it.
@@ -157,7 +161,7 @@ type faulty struct {
 }
 
 func faultyRemotes(t *testing.T, w world) []faulty {
-	el := w.remoteEL(t, testutil.ELConfig{})
+	el := w.remoteEL(t, fakeel.ELConfig{})
 	elSrc, err := newSource(t, remotel2.Config{URL: el.URL(), RollupConfig: w.tree.RollupConfig(), Timeout: 200 * time.Millisecond})
 	require.NoError(t, err)
 	cl := w.remoteCL(t)

@@ -8,16 +8,17 @@ import (
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 
-	"github.com/lightcl/lightcl/internal/testutil"
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
 	"github.com/lightcl/lightcl/safesource/tipfeed"
 )
 
 // Example follows the tip of a remote L2 EL (here lightcl's in-memory one)
 // over its websocket: the head at start, then each new head as it is pushed.
 func Example() {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	chain := tree.Extend(tree.Genesis().Hash(), 3, 1)
-	el, err := testutil.StartEL(tree, testutil.ELConfig{NoAuth: true})
+	el, err := fakeel.StartEL(tree, fakeel.ELConfig{NoAuth: true})
 	if err != nil {
 		panic(err)
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
 	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/safesource"
 	"github.com/lightcl/lightcl/safesource/tipfeed"
@@ -152,8 +154,8 @@ func TestWebsocketRemoteDownThenBack(t *testing.T) {
 }
 
 func TestRunStopsWhileBlockedOnOut(t *testing.T) {
-	tree := testutil.NewTree()
-	el := testutil.NewEL(t, tree, testutil.ELConfig{NoAuth: true})
+	tree := fakechain.NewTree()
+	el := testutil.NewEL(t, tree, fakeel.ELConfig{NoAuth: true})
 	f, err := tipfeed.New(context.Background(), tipfeed.Config{URL: el.URL(), RollupConfig: tree.RollupConfig()}, nil, nil)
 	require.NoError(t, err)
 	defer f.Close()
@@ -190,8 +192,8 @@ func TestPayloadByHash(t *testing.T) {
 }
 
 func TestNewChecksTheRemote(t *testing.T) {
-	tree := testutil.NewTree()
-	wrong := testutil.NewEL(t, tree, testutil.ELConfig{NoAuth: true, ChainID: testutil.ChainID + 1})
+	tree := fakechain.NewTree()
+	wrong := testutil.NewEL(t, tree, fakeel.ELConfig{NoAuth: true, ChainID: fakechain.ChainID + 1})
 	for name, tc := range map[string]struct {
 		url  string
 		want error
@@ -212,11 +214,11 @@ func TestNewChecksTheRemote(t *testing.T) {
 func TestConfigCheckNamesTheField(t *testing.T) {
 	valid := func() tipfeed.Config {
 		c := tipfeed.DefaultConfig()
-		c.URL, c.RollupConfig = "ws://127.0.0.1:8546", testutil.NewTree().RollupConfig()
+		c.URL, c.RollupConfig = "ws://127.0.0.1:8546", fakechain.NewTree().RollupConfig()
 		return c
 	}
 	require.NoError(t, valid().Check())
-	require.NoError(t, tipfeed.Config{URL: "https://l2.example", RollupConfig: testutil.NewTree().RollupConfig()}.Check(),
+	require.NoError(t, tipfeed.Config{URL: "https://l2.example", RollupConfig: fakechain.NewTree().RollupConfig()}.Check(),
 		"zero durations mean the defaults")
 	for _, tc := range []struct {
 		name, field string

@@ -15,6 +15,8 @@ import (
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
 	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/safesource/tipfeed"
 )
@@ -29,7 +31,7 @@ type lie struct {
 // lyingRemote serves el's answers over HTTP, except that it lies about
 // eth_getBlockByHash; it handles single (not batch) calls, which is all a
 // feed sends.
-func lyingRemote(t *testing.T, el *testutil.EL, l lie) string {
+func lyingRemote(t *testing.T, el *fakeel.EL, l lie) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
@@ -71,7 +73,7 @@ func lyingRemote(t *testing.T, el *testutil.EL, l lie) string {
 }
 
 func TestLyingRemoteDeliversNothing(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	for _, tc := range []struct {
 		name    string
 		lie     lie
@@ -91,7 +93,7 @@ func TestLyingRemoteDeliversNothing(t *testing.T) {
 		}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			el := testutil.NewEL(t, tree, testutil.ELConfig{NoAuth: true})
+			el := testutil.NewEL(t, tree, fakeel.ELConfig{NoAuth: true})
 			chain := tree.Extend(tree.Genesis().Hash(), 2, 1)
 			el.Insert(chain...)
 			el.SetForkchoice(chain[1].Hash(), common.Hash{}, common.Hash{})

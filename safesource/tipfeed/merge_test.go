@@ -11,6 +11,8 @@ import (
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
 	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/safesource"
 	"github.com/lightcl/lightcl/safesource/tipfeed"
@@ -19,8 +21,8 @@ import (
 // twoRemotes is one chain served by two ELs, a feed on each (one subscribed,
 // one polling), merged.
 type twoRemotes struct {
-	tree   *testutil.Tree
-	a, b   *testutil.EL
+	tree   *fakechain.Tree
+	a, b   *fakeel.EL
 	merged *tipfeed.Merged
 	out    chan *eth.ExecutionPayloadEnvelope
 	head   *types.Block
@@ -28,10 +30,10 @@ type twoRemotes struct {
 
 func newTwoRemotes(t *testing.T) *twoRemotes {
 	t.Helper()
-	w := &twoRemotes{tree: testutil.NewTree(), out: make(chan *eth.ExecutionPayloadEnvelope, 64)}
+	w := &twoRemotes{tree: fakechain.NewTree(), out: make(chan *eth.ExecutionPayloadEnvelope, 64)}
 	w.head = w.tree.Genesis()
-	w.a = testutil.NewEL(t, w.tree, testutil.ELConfig{NoAuth: true})
-	w.b = testutil.NewEL(t, w.tree, testutil.ELConfig{NoAuth: true})
+	w.a = testutil.NewEL(t, w.tree, fakeel.ELConfig{NoAuth: true})
+	w.b = testutil.NewEL(t, w.tree, fakeel.ELConfig{NoAuth: true})
 	var feeds []tipfeed.Feed
 	for _, url := range []string{w.a.WSURL(), w.b.URL()} {
 		f, err := tipfeed.New(context.Background(), tipfeed.Config{
@@ -55,7 +57,7 @@ func newTwoRemotes(t *testing.T) *twoRemotes {
 // extend makes a new head on both ELs.
 func (w *twoRemotes) extend() *types.Block {
 	w.head = w.tree.Child(w.head.Hash(), 1)
-	for _, el := range []*testutil.EL{w.a, w.b} {
+	for _, el := range []*fakeel.EL{w.a, w.b} {
 		el.Insert(w.head)
 		el.SetForkchoice(w.head.Hash(), common.Hash{}, common.Hash{})
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
 	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/safesource/tipfeed"
 )
@@ -22,8 +24,8 @@ func TestPrometheusMetrics(t *testing.T) {
 	_, err = tipfeed.NewPrometheusMetrics(reg, "lightcl")
 	require.Error(t, err, "registering twice fails")
 
-	tree := testutil.NewTree()
-	el := testutil.NewEL(t, tree, testutil.ELConfig{NoAuth: true})
+	tree := fakechain.NewTree()
+	el := testutil.NewEL(t, tree, fakeel.ELConfig{NoAuth: true})
 	f, err := tipfeed.New(context.Background(), tipfeed.Config{URL: el.WSURL(), Name: "a", RollupConfig: tree.RollupConfig()}, nil, m)
 	require.NoError(t, err)
 	defer f.Close()

@@ -13,11 +13,11 @@ import (
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 
-	"github.com/lightcl/lightcl/internal/testutil"
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
 )
 
 func TestCheckPayload(t *testing.T) {
-	tree := testutil.NewTree()
+	tree := fakechain.NewTree()
 	b := tree.Extend(tree.Genesis().Hash(), 1, 1)[0]
 	good := func() *eth.ExecutionPayloadEnvelope {
 		env, err := eth.BlockAsPayloadEnv(b, tree.RollupConfig())

@@ -15,6 +15,8 @@ import (
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
 	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/safesource/tipfeed"
 )
@@ -34,8 +36,8 @@ var _ tipFeed = (*tipfeed.Remote)(nil)
 // world is a public in-memory L2 EL whose head the test moves, a feed on it,
 // and the channel the feed delivers to.
 type world struct {
-	tree    *testutil.Tree
-	el      *testutil.EL
+	tree    *fakechain.Tree
+	el      *fakeel.EL
 	feed    *tipfeed.Remote
 	metrics *recordingMetrics
 	out     chan *eth.ExecutionPayloadEnvelope
@@ -46,9 +48,9 @@ type world struct {
 // endpoint with cfg; Run runs until the test ends.
 func newWorld(t *testing.T, ws bool, cfg tipfeed.Config) *world {
 	t.Helper()
-	w := &world{tree: testutil.NewTree(), metrics: &recordingMetrics{errors: map[string]int{}}}
+	w := &world{tree: fakechain.NewTree(), metrics: &recordingMetrics{errors: map[string]int{}}}
 	w.head = w.tree.Genesis()
-	w.el = testutil.NewEL(t, w.tree, testutil.ELConfig{NoAuth: true})
+	w.el = testutil.NewEL(t, w.tree, fakeel.ELConfig{NoAuth: true})
 	cfg.URL = w.el.URL()
 	if ws {
 		cfg.URL = w.el.WSURL()

@@ -17,14 +17,14 @@ import (
 	"github.com/ethereum-optimism/optimism/op-node/rollup"
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 
-	"github.com/lightcl/lightcl/internal/testutil"
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
 )
 
 // ChainID is the L2 chain id of the genesis (and geth's --networkid).
-const ChainID = testutil.ChainID
+const ChainID = fakechain.ChainID
 
 // L1ChainID is the chain id of the synthetic L1 the rollup config names.
-const L1ChainID = testutil.L1ChainID
+const L1ChainID = fakechain.L1ChainID
 
 // GenesisTime is the timestamp of the L2 genesis block. It is fixed, so the
 // genesis hash is the same in every run.

@@ -18,6 +18,7 @@ import (
 	"github.com/ethereum-optimism/optimism/op-service/client"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
 
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
 	"github.com/lightcl/lightcl/internal/testutil"
 )
 
@@ -152,7 +153,7 @@ func (n *Node) prepare() error {
 		}
 		copy(n.jwt[:], secret)
 	} else {
-		n.jwt = testutil.NewJWTSecret()
+		n.jwt = fakeel.NewJWTSecret()
 		if err := os.WriteFile(n.jwtPath, []byte(hexutil.Encode(n.jwt[:])), 0o600); err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
 
+	"github.com/lightcl/lightcl/internal/fake/fakel1"
 	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/internal/testutil/opgeth"
 )
@@ -71,7 +72,7 @@ type Stack struct {
 	cfg         Config
 	genesis     *opgeth.Genesis
 	rollupCfg   *rollup.Config // read only
-	l1          *testutil.L1
+	l1          *fakel1.L1
 	l1Client    *sources.L1Client
 	l1BlockTime uint64
 	node        *opgeth.Node
@@ -102,7 +103,7 @@ func New(t testing.TB, cfg Config) *Stack {
 	if err := cfg.Check(); err != nil {
 		t.Fatal(err)
 	}
-	l1 := testutil.NewL1(t, testutil.L1Config{Head: cfg.L1Head, Linked: true})
+	l1 := testutil.NewL1(t, fakel1.L1Config{Head: cfg.L1Head, Linked: true})
 	l1Genesis := l1.Ref(0)
 	key, err := crypto.ToECDSA(batcherKeySeed)
 	if err != nil {
@@ -151,7 +152,7 @@ func (s *Stack) RollupConfig() *rollup.Config { return s.genesis.RollupConfig() 
 func (s *Stack) Genesis() *opgeth.Genesis { return s.genesis }
 
 // L1 returns the in-memory L1.
-func (s *Stack) L1() *testutil.L1 { return s.l1 }
+func (s *Stack) L1() *fakel1.L1 { return s.l1 }
 
 // L1URL returns the L1's JSON-RPC endpoint (no auth).
 func (s *Stack) L1URL() string { return s.l1.URL() }

@@ -18,7 +18,7 @@ import (
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/testlog"
 
-	"github.com/lightcl/lightcl/internal/testutil"
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
 	"github.com/lightcl/lightcl/internal/testutil/opgeth"
 )
 
@@ -218,8 +218,8 @@ func TestTamperedDataDerivesNothing(t *testing.T) {
 		key, err := crypto.GenerateKey()
 		require.NoError(t, err)
 		inbox := s.RollupConfig().BatchInboxAddress
-		tx, err := types.SignNewTx(key, types.LatestSignerForChainID(big.NewInt(testutil.L1ChainID)), &types.DynamicFeeTx{
-			ChainID: big.NewInt(testutil.L1ChainID), GasFeeCap: big.NewInt(params.GWei), Gas: 1_000_000, To: &inbox, Data: data[0],
+		tx, err := types.SignNewTx(key, types.LatestSignerForChainID(big.NewInt(fakechain.L1ChainID)), &types.DynamicFeeTx{
+			ChainID: big.NewInt(fakechain.L1ChainID), GasFeeCap: big.NewInt(params.GWei), Gas: 1_000_000, To: &inbox, Data: data[0],
 		})
 		require.NoError(t, err)
 		s.L1().Include(tx)

@@ -1,4 +1,4 @@
-package testutil
+package fakerpc
 
 import (
 	"bytes"
@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// garbageBody is what Garbage answers: a JSON-RPC response with a bare hex
-// number, which no JSON decoder accepts.
-const garbageBody = `{"jsonrpc":"2.0","id":1,"result":{"number":0x1}}`
+// GarbageBody is what a server answers while Garbage is on: a JSON-RPC
+// response with a bare hex number, which no JSON decoder accepts.
+const GarbageBody = `{"jsonrpc":"2.0","id":1,"result":{"number":0x1}}`
 
 // Faults switches failures on and off for a fake server; safe for concurrent use.
 // Get one from EL.Faults or RollupNode.Faults. The faults act in front of
@@ -91,9 +91,9 @@ func (f *Faults) channelsLocked() (changed, closed chan struct{}) {
 	return f.changed, f.closed
 }
 
-// close ends every stall, now and later, so that the server can close
-// promptly. It is called by the server's Close and may be called again.
-func (f *Faults) close() {
+// Close ends every stall, now and later, so that the server can close
+// promptly. The server calls it from its own Close; it may be called again.
+func (f *Faults) Close() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	_, closed := f.channelsLocked()
@@ -104,15 +104,15 @@ func (f *Faults) close() {
 	}
 }
 
-// stalled returns how many requests are waiting in a stall now.
-func (f *Faults) stalled() int {
+// Stalled returns how many requests are waiting in a stall now.
+func (f *Faults) Stalled() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.stalling
 }
 
-// wrap returns next behind the faults.
-func (f *Faults) wrap(next http.Handler) http.Handler {
+// Wrap returns next behind the faults.
+func (f *Faults) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// net/http notices a client hanging up, and cancels r's context,
 		// only once the request body has been read to the end.
@@ -140,7 +140,7 @@ func (f *Faults) wrap(next http.Handler) http.Handler {
 			_, _ = fmt.Fprintf(w, "testutil: injected HTTP status %d\n", status)
 		case garbage:
 			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write([]byte(garbageBody))
+			_, _ = w.Write([]byte(GarbageBody))
 		default:
 			next.ServeHTTP(w, r)
 		}

@@ -1,11 +1,10 @@
-package testutil
+package fakerpc_test
 
 import (
 	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,28 +13,33 @@ import (
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
+
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakerollup"
+	"github.com/lightcl/lightcl/internal/fake/fakerpc"
+	"github.com/lightcl/lightcl/internal/testutil"
 )
 
 func TestStallTimesOutClientAndCloseIsPrompt(t *testing.T) {
-	n := NewRollupNode(t, NewTree(), RollupNodeConfig{})
+	n := testutil.NewRollupNode(t, fakechain.NewTree(), fakerollup.RollupNodeConfig{})
 	n.Faults().Stall(time.Minute)
 
-	impatient := sources.NewRollupClient(dialNoAuth(t, n.URL(), 200*time.Millisecond))
+	impatient := sources.NewRollupClient(testutil.DialNoAuth(t, n.URL(), 200*time.Millisecond))
 	start := time.Now()
 	_, err := impatient.SyncStatus(context.Background())
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Less(t, time.Since(start), 2*time.Second)
-	require.Eventually(t, func() bool { return n.Faults().stalled() == 0 },
+	require.Eventually(t, func() bool { return n.Faults().Stalled() == 0 },
 		2*time.Second, 10*time.Millisecond, "the stall ends when the client gives up")
 	require.Zero(t, n.CallCount("optimism_syncStatus"), "a stalled request that was never served is not recorded")
 
-	patient := sources.NewRollupClient(dialNoAuth(t, n.URL(), time.Minute))
+	patient := sources.NewRollupClient(testutil.DialNoAuth(t, n.URL(), time.Minute))
 	done := make(chan error, 1)
 	go func() {
 		_, err := patient.SyncStatus(context.Background())
 		done <- err
 	}()
-	require.Eventually(t, func() bool { return n.Faults().stalled() == 1 }, 2*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return n.Faults().Stalled() == 1 }, 2*time.Second, 10*time.Millisecond)
 	start = time.Now()
 	n.Close()
 	require.Less(t, time.Since(start), time.Second, "Close does not wait out the stall")
@@ -48,8 +52,8 @@ func TestStallTimesOutClientAndCloseIsPrompt(t *testing.T) {
 }
 
 func TestStallDelaysAndClearReleases(t *testing.T) {
-	n := NewRollupNode(t, NewTree(), RollupNodeConfig{})
-	rc := dialRollup(t, n)
+	n := testutil.NewRollupNode(t, fakechain.NewTree(), fakerollup.RollupNodeConfig{})
+	rc := sources.NewRollupClient(testutil.DialNoAuth(t, n.URL(), 5*time.Second))
 	ctx := context.Background()
 
 	n.Faults().Stall(100 * time.Millisecond)
@@ -64,7 +68,7 @@ func TestStallDelaysAndClearReleases(t *testing.T) {
 		_, err := rc.SyncStatus(ctx)
 		done <- err
 	}()
-	require.Eventually(t, func() bool { return n.Faults().stalled() == 1 }, 2*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return n.Faults().Stalled() == 1 }, 2*time.Second, 10*time.Millisecond)
 	n.Faults().Clear()
 	select {
 	case err := <-done:
@@ -76,8 +80,8 @@ func TestStallDelaysAndClearReleases(t *testing.T) {
 }
 
 func TestHTTPStatusFault(t *testing.T) {
-	n := NewRollupNode(t, NewTree(), RollupNodeConfig{})
-	rc := dialRollup(t, n)
+	n := testutil.NewRollupNode(t, fakechain.NewTree(), fakerollup.RollupNodeConfig{})
+	rc := sources.NewRollupClient(testutil.DialNoAuth(t, n.URL(), 5*time.Second))
 	ctx := context.Background()
 
 	n.Faults().HTTPStatus(http.StatusInternalServerError)
@@ -94,8 +98,8 @@ func TestHTTPStatusFault(t *testing.T) {
 }
 
 func TestGarbageFaultGivesDecodeError(t *testing.T) {
-	n := NewRollupNode(t, NewTree(), RollupNodeConfig{})
-	c := dialNoAuth(t, n.URL(), 5*time.Second)
+	n := testutil.NewRollupNode(t, fakechain.NewTree(), fakerollup.RollupNodeConfig{})
+	c := testutil.DialNoAuth(t, n.URL(), 5*time.Second)
 	ctx := context.Background()
 
 	n.Faults().Garbage(true)
@@ -110,29 +114,10 @@ func TestGarbageFaultGivesDecodeError(t *testing.T) {
 	require.NoError(t, err)
 }
 
-func TestFaultsActBeforeELJWTCheck(t *testing.T) {
-	f := newFixture(t, ELConfig{})
-	f.el.Faults().HTTPStatus(http.StatusServiceUnavailable)
-	_, err := f.engine.L2BlockRefByLabel(context.Background(), eth.Unsafe)
-	require.ErrorContains(t, err, "503")
-
-	resp, err := http.Post(f.el.URL(), "application/json",
-		strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}`))
-	require.NoError(t, err)
-	require.NoError(t, resp.Body.Close())
-	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "no JWT, still the fault")
-	http.DefaultClient.CloseIdleConnections()
-	require.Zero(t, f.el.CallCount("eth_getBlockByNumber"))
-
-	f.el.Faults().Clear()
-	_, err = f.engine.L2BlockRefByLabel(context.Background(), eth.Unsafe)
-	require.NoError(t, err)
-}
-
 func TestFaultsPrecedenceAndZeroValue(t *testing.T) {
-	var f Faults // the zero value works
+	var f fakerpc.Faults // the zero value works
 	served := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("served")) })
-	h := f.wrap(served)
+	h := f.Wrap(served)
 	do := func() *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", nil))
@@ -140,8 +125,8 @@ func TestFaultsPrecedenceAndZeroValue(t *testing.T) {
 	}
 	require.Equal(t, "served", do().Body.String())
 	f.Garbage(true)
-	require.Equal(t, garbageBody, do().Body.String())
-	require.False(t, json.Valid([]byte(garbageBody)))
+	require.Equal(t, fakerpc.GarbageBody, do().Body.String())
+	require.False(t, json.Valid([]byte(fakerpc.GarbageBody)))
 	f.HTTPStatus(http.StatusTooManyRequests)
 	require.Equal(t, http.StatusTooManyRequests, do().Code, "a status wins over garbage")
 	f.Clear()
@@ -150,7 +135,7 @@ func TestFaultsPrecedenceAndZeroValue(t *testing.T) {
 	require.Panics(t, func() { f.HTTPStatus(42) }, "not an HTTP status")
 	require.Panics(t, func() { f.Stall(-time.Second) })
 
-	f.close()
-	f.close() // closing twice is fine
+	f.Close()
+	f.Close() // closing twice is fine
 	require.PanicsWithValue(t, http.ErrAbortHandler, func() { do() }, "a closed server drops requests")
 }

@@ -1,4 +1,4 @@
-package testutil
+package fakel1_test
 
 import (
 	"context"
@@ -16,6 +16,10 @@ import (
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
+
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakel1"
+	"github.com/lightcl/lightcl/internal/testutil"
 )
 
 var testInbox = common.HexToAddress("0x00000000000000000000000000000000000face1")
@@ -26,11 +30,11 @@ func calldataTxs(t *testing.T, nonce uint64, count int, data []byte) []*types.Tr
 	t.Helper()
 	key, err := crypto.ToECDSA(crypto.Keccak256([]byte("lightcl/testutil L1 sender")))
 	require.NoError(t, err)
-	signer := types.LatestSignerForChainID(big.NewInt(L1ChainID))
+	signer := types.LatestSignerForChainID(big.NewInt(fakechain.L1ChainID))
 	txs := make([]*types.Transaction, count)
 	for i := range txs {
 		txs[i], err = types.SignNewTx(key, signer, &types.DynamicFeeTx{
-			ChainID:   big.NewInt(L1ChainID),
+			ChainID:   big.NewInt(fakechain.L1ChainID),
 			Nonce:     nonce + uint64(i),
 			GasTipCap: big.NewInt(2),
 			GasFeeCap: big.NewInt(params.GWei),
@@ -45,9 +49,9 @@ func calldataTxs(t *testing.T, nonce uint64, count int, data []byte) []*types.Tr
 
 // l1ClientOfKind is an L1Client with hash checks on that fetches receipts
 // the way kind does.
-func l1ClientOfKind(t *testing.T, l1 *L1, kind sources.RPCProviderKind) *sources.L1Client {
+func l1ClientOfKind(t *testing.T, l1 *fakel1.L1, kind sources.RPCProviderKind) *sources.L1Client {
 	t.Helper()
-	c, err := sources.NewL1Client(dialNoAuth(t, l1.URL(), 5*time.Second), log.NewLogger(log.DiscardHandler()), nil,
+	c, err := sources.NewL1Client(testutil.DialNoAuth(t, l1.URL(), 5*time.Second), log.NewLogger(log.DiscardHandler()), nil,
 		sources.L1ClientSimpleConfig(false, kind, 10))
 	require.NoError(t, err)
 	return c
@@ -64,7 +68,7 @@ func TestL1IncludeServesTransactionsAndReceipts(t *testing.T) {
 		{name: "batched eth_getTransactionReceipt (basic)", kind: sources.RPCKindBasic, method: "eth_getTransactionReceipt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l1 := NewL1(t, L1Config{Head: 2, Linked: true})
+			l1 := testutil.NewL1(t, fakel1.L1Config{Head: 2, Linked: true})
 			c := l1ClientOfKind(t, l1, tc.kind)
 			txs := calldataTxs(t, 0, 3, []byte{0, 1, 2, 3, 0, 0, 7})
 			l1.Include(txs...)
@@ -102,12 +106,12 @@ func TestL1IncludeServesTransactionsAndReceipts(t *testing.T) {
 
 func TestL1TransactionJSONIsGeths(t *testing.T) {
 	ctx := context.Background()
-	l1 := NewL1(t, L1Config{Head: 1, Linked: true})
+	l1 := testutil.NewL1(t, fakel1.L1Config{Head: 1, Linked: true})
 	txs := calldataTxs(t, 5, 1, []byte("batch"))
 	l1.Include(txs...)
 	l1.Advance(1)
 	b := l1.Ref(2)
-	rpcClient := dialNoAuth(t, l1.URL(), 5*time.Second)
+	rpcClient := testutil.DialNoAuth(t, l1.URL(), 5*time.Second)
 
 	var block struct {
 		Transactions []map[string]any `json:"transactions"`
@@ -115,7 +119,7 @@ func TestL1TransactionJSONIsGeths(t *testing.T) {
 	require.NoError(t, rpcClient.CallContext(ctx, &block, "eth_getBlockByHash", b.Hash, true))
 	require.Len(t, block.Transactions, 1)
 	tx := block.Transactions[0]
-	sender, err := types.Sender(types.LatestSignerForChainID(big.NewInt(L1ChainID)), txs[0])
+	sender, err := types.Sender(types.LatestSignerForChainID(big.NewInt(fakechain.L1ChainID)), txs[0])
 	require.NoError(t, err)
 	require.Equal(t, b.Hash.Hex(), tx["blockHash"])
 	require.Equal(t, "0x2", tx["blockNumber"])
@@ -144,9 +148,9 @@ func TestL1TransactionJSONIsGeths(t *testing.T) {
 
 func TestL1ReorgDropsIncludedTransactions(t *testing.T) {
 	ctx := context.Background()
-	l1 := NewL1(t, L1Config{Head: 4, Linked: true})
-	c := DialL1(t, l1.URL())
-	plain := NewL1(t, L1Config{Head: 6, Linked: true})
+	l1 := testutil.NewL1(t, fakel1.L1Config{Head: 4, Linked: true})
+	c := testutil.DialL1(t, l1.URL())
+	plain := testutil.NewL1(t, fakel1.L1Config{Head: 6, Linked: true})
 	require.Equal(t, plain.Ref(4), l1.Ref(4), "a Linked L1 is deterministic")
 
 	l1.Include(calldataTxs(t, 0, 2, []byte{1})...)
@@ -182,12 +186,12 @@ func TestL1ReorgDropsIncludedTransactions(t *testing.T) {
 }
 
 func TestL1IncludeSetupMistakesPanic(t *testing.T) {
-	synthetic, err := StartL1(L1Config{Head: 2})
+	synthetic, err := fakel1.StartL1(fakel1.L1Config{Head: 2})
 	require.NoError(t, err)
 	defer synthetic.Close()
 	require.Panics(t, func() { synthetic.Include(calldataTxs(t, 0, 1, nil)...) }, "the Tree's synthetic L1 carries no transactions")
 
-	linked, err := StartL1(L1Config{Head: 2, Linked: true})
+	linked, err := fakel1.StartL1(fakel1.L1Config{Head: 2, Linked: true})
 	require.NoError(t, err)
 	defer linked.Close()
 	require.Panics(t, func() { linked.Include(nil) })

@@ -1,8 +1,10 @@
-package testutil
+package fakeel_test
 
 import (
 	"context"
 	"errors"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +18,10 @@ import (
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
+
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
+	"github.com/lightcl/lightcl/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -41,23 +47,25 @@ func (c *fakeClock) Add(d time.Duration) {
 }
 
 type fixture struct {
-	tree   *Tree
-	el     *EL
+	tree   *fakechain.Tree
+	el     *fakeel.EL
 	engine *sources.EngineClient
+	secret [32]byte // the EL's JWT secret
 }
 
-func newFixture(t *testing.T, cfg ELConfig) fixture {
+func newFixture(t *testing.T, cfg fakeel.ELConfig) fixture {
 	t.Helper()
-	cfg.JWTSecret = NewJWTSecret()
-	tree := NewTree()
+	cfg.JWTSecret = fakeel.NewJWTSecret()
+	tree := fakechain.NewTree()
 	if cfg.Peer == nil {
 		cfg.Peer = tree
 	}
-	el := NewEL(t, tree, cfg)
+	el := testutil.NewEL(t, tree, cfg)
 	return fixture{
 		tree:   tree,
 		el:     el,
-		engine: DialEngine(t, el.URL(), cfg.JWTSecret, sources.EngineClientDefaultConfig(tree.RollupConfig())),
+		engine: testutil.DialEngine(t, el.URL(), cfg.JWTSecret, sources.EngineClientDefaultConfig(tree.RollupConfig())),
+		secret: cfg.JWTSecret,
 	}
 }
 
@@ -72,7 +80,7 @@ func requireStatus(t *testing.T, want eth.ExecutePayloadStatus, res *eth.Forkcho
 }
 
 func TestClientRefsMatchTreeRefs(t *testing.T) {
-	f := newFixture(t, ELConfig{})
+	f := newFixture(t, fakeel.ELConfig{})
 	chain := f.tree.Extend(f.tree.Genesis().Hash(), 8, 0)
 	side := f.tree.Child(chain[3].Hash(), 1)
 	f.el.Insert(chain...)
@@ -81,7 +89,7 @@ func TestClientRefsMatchTreeRefs(t *testing.T) {
 
 	cfg := sources.EngineClientDefaultConfig(f.tree.RollupConfig())
 	cfg.TrustRPC = false // recompute block hashes and tx roots
-	verifying := DialEngine(t, f.el.URL(), f.el.cfg.JWTSecret, cfg)
+	verifying := testutil.DialEngine(t, f.el.URL(), f.secret, cfg)
 	ctx := context.Background()
 	for name, c := range map[string]*sources.EngineClient{"trusting": f.engine, "verifying": verifying} {
 		t.Run(name, func(t *testing.T) {
@@ -109,13 +117,13 @@ func TestClientRefsMatchTreeRefs(t *testing.T) {
 
 			id, err := c.ChainID(ctx)
 			require.NoError(t, err)
-			require.Equal(t, int64(ChainID), id.Int64())
+			require.Equal(t, int64(fakechain.ChainID), id.Int64())
 		})
 	}
 }
 
 func TestForkchoiceValidMovesLabelsAndReorgs(t *testing.T) {
-	f := newFixture(t, ELConfig{})
+	f := newFixture(t, fakeel.ELConfig{})
 	ctx := context.Background()
 	g := f.tree.Genesis()
 	chain := f.tree.Extend(g.Hash(), 5, 0)
@@ -147,8 +155,8 @@ func TestForkchoiceValidMovesLabelsAndReorgs(t *testing.T) {
 }
 
 func TestForkchoiceUnknownHeadSyncsFromPeerAfterDelay(t *testing.T) {
-	clock := &fakeClock{now: time.Unix(GenesisTime, 0)}
-	f := newFixture(t, ELConfig{SyncDelay: 10 * time.Second, Now: clock.Now})
+	clock := &fakeClock{now: time.Unix(fakechain.GenesisTime, 0)}
+	f := newFixture(t, fakeel.ELConfig{SyncDelay: 10 * time.Second, Now: clock.Now})
 	ctx := context.Background()
 	chain := f.tree.Extend(f.tree.Genesis().Hash(), 6, 0)
 	state := fcu(chain[5], chain[3], chain[1])
@@ -176,7 +184,7 @@ func TestForkchoiceUnknownHeadSyncsFromPeerAfterDelay(t *testing.T) {
 }
 
 func TestForkchoiceSyncWithZeroDelayCompletesAtNextRequest(t *testing.T) {
-	f := newFixture(t, ELConfig{})
+	f := newFixture(t, fakeel.ELConfig{})
 	ctx := context.Background()
 	head := f.tree.Extend(f.tree.Genesis().Hash(), 3, 0)[2]
 
@@ -188,9 +196,9 @@ func TestForkchoiceSyncWithZeroDelayCompletesAtNextRequest(t *testing.T) {
 }
 
 func TestForkchoiceHeadNobodyHasStaysSyncing(t *testing.T) {
-	f := newFixture(t, ELConfig{})
+	f := newFixture(t, fakeel.ELConfig{})
 	ctx := context.Background()
-	stranger := NewTree()
+	stranger := fakechain.NewTree()
 	head := stranger.Extend(stranger.Genesis().Hash(), 2, 99)[1] // not in the EL's Peer
 	for range 3 {
 		res, err := f.engine.ForkchoiceUpdate(ctx, &eth.ForkchoiceState{HeadBlockHash: head.Hash()}, nil)
@@ -200,7 +208,7 @@ func TestForkchoiceHeadNobodyHasStaysSyncing(t *testing.T) {
 }
 
 func TestForkchoiceInvalidAndForcedSyncing(t *testing.T) {
-	f := newFixture(t, ELConfig{})
+	f := newFixture(t, fakeel.ELConfig{})
 	ctx := context.Background()
 	g := f.tree.Genesis()
 	chain := f.tree.Extend(g.Hash(), 2, 0)
@@ -222,7 +230,7 @@ func TestForkchoiceInvalidAndForcedSyncing(t *testing.T) {
 }
 
 func TestForkchoiceBadLabelsAreInvalidForkchoiceState(t *testing.T) {
-	f := newFixture(t, ELConfig{})
+	f := newFixture(t, fakeel.ELConfig{})
 	ctx := context.Background()
 	g := f.tree.Genesis()
 	chain := f.tree.Extend(g.Hash(), 4, 0)
@@ -252,14 +260,14 @@ func TestForkchoiceBadLabelsAreInvalidForkchoiceState(t *testing.T) {
 }
 
 func TestForkchoiceWithAttributesIsRefused(t *testing.T) {
-	f := newFixture(t, ELConfig{})
+	f := newFixture(t, fakeel.ELConfig{})
 	g := f.tree.Genesis()
-	_, err := f.engine.ForkchoiceUpdate(context.Background(), fcu(g, g, g), &eth.PayloadAttributes{Timestamp: GenesisTime + 2})
+	_, err := f.engine.ForkchoiceUpdate(context.Background(), fcu(g, g, g), &eth.PayloadAttributes{Timestamp: fakechain.GenesisTime + 2})
 	require.ErrorContains(t, err, "payload building not supported")
 }
 
 func TestNewPayloadThenForkchoice(t *testing.T) {
-	f := newFixture(t, ELConfig{Peer: NewTree()}) // a Peer that lacks these blocks
+	f := newFixture(t, fakeel.ELConfig{Peer: fakechain.NewTree()}) // a Peer that lacks these blocks
 	ctx := context.Background()
 	cfg := f.tree.RollupConfig()
 	chain := f.tree.Extend(f.tree.Genesis().Hash(), 3, 0)
@@ -308,7 +316,7 @@ func TestNewPayloadThenForkchoice(t *testing.T) {
 }
 
 func TestDropAboveForgetsBlocksAndClampsLabels(t *testing.T) {
-	f := newFixture(t, ELConfig{})
+	f := newFixture(t, fakeel.ELConfig{})
 	g := f.tree.Genesis()
 	chain := f.tree.Extend(g.Hash(), 6, 0)
 	side := f.tree.Child(chain[3].Hash(), 1)
@@ -328,7 +336,7 @@ func TestDropAboveForgetsBlocksAndClampsLabels(t *testing.T) {
 }
 
 func TestCallsAreRecorded(t *testing.T) {
-	f := newFixture(t, ELConfig{})
+	f := newFixture(t, fakeel.ELConfig{})
 	ctx := context.Background()
 	g := f.tree.Genesis()
 	state := fcu(g, g, g)
@@ -347,7 +355,7 @@ func TestCallsAreRecorded(t *testing.T) {
 }
 
 func TestBadRequestsGetJSONRPCErrors(t *testing.T) {
-	f := newFixture(t, ELConfig{})
+	f := newFixture(t, fakeel.ELConfig{})
 	ctx := context.Background()
 	for _, tc := range []struct {
 		method string
@@ -370,4 +378,23 @@ func TestBadRequestsGetJSONRPCErrors(t *testing.T) {
 		}
 		require.Equal(t, -32602, rpcErr.ErrorCode(), "%s: %v", tc.method, err)
 	}
+}
+
+func TestFaultsActBeforeELJWTCheck(t *testing.T) {
+	f := newFixture(t, fakeel.ELConfig{})
+	f.el.Faults().HTTPStatus(http.StatusServiceUnavailable)
+	_, err := f.engine.L2BlockRefByLabel(context.Background(), eth.Unsafe)
+	require.ErrorContains(t, err, "503")
+
+	resp, err := http.Post(f.el.URL(), "application/json",
+		strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}`))
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "no JWT, still the fault")
+	http.DefaultClient.CloseIdleConnections()
+	require.Zero(t, f.el.CallCount("eth_getBlockByNumber"))
+
+	f.el.Faults().Clear()
+	_, err = f.engine.L2BlockRefByLabel(context.Background(), eth.Unsafe)
+	require.NoError(t, err)
 }

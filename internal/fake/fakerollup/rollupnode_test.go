@@ -1,4 +1,4 @@
-package testutil
+package fakerollup_test
 
 import (
 	"context"
@@ -8,30 +8,23 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
-	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ethereum-optimism/optimism/op-service/client"
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
+
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
+	"github.com/lightcl/lightcl/internal/fake/fakerollup"
+	"github.com/lightcl/lightcl/internal/testutil"
 )
 
 // dialNoAuth returns op-service's real RPC client for url, without JWT, with
 // the given call timeout; it is closed in t.Cleanup.
-func dialNoAuth(t *testing.T, url string, callTimeout time.Duration) client.RPC {
+func dialRollup(t *testing.T, n *fakerollup.RollupNode) *sources.RollupClient {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := client.NewRPC(ctx, log.NewLogger(log.DiscardHandler()), url, client.WithCallTimeout(callTimeout))
-	require.NoError(t, err)
-	t.Cleanup(c.Close)
-	return c
-}
-
-func dialRollup(t *testing.T, n *RollupNode) *sources.RollupClient {
-	t.Helper()
-	return sources.NewRollupClient(dialNoAuth(t, n.URL(), 5*time.Second))
+	return sources.NewRollupClient(testutil.DialNoAuth(t, n.URL(), 5*time.Second))
 }
 
 func requireRPCErrorCode(t *testing.T, want int, err error) {
@@ -42,26 +35,26 @@ func requireRPCErrorCode(t *testing.T, want int, err error) {
 }
 
 func TestRollupNodeStartsAtGenesis(t *testing.T) {
-	tree := NewTree()
-	n := NewRollupNode(t, tree, RollupNodeConfig{})
+	tree := fakechain.NewTree()
+	n := testutil.NewRollupNode(t, tree, fakerollup.RollupNodeConfig{})
 	st, err := dialRollup(t, n).SyncStatus(context.Background())
 	require.NoError(t, err)
 	g := tree.Ref(tree.Genesis())
-	require.Equal(t, &eth.SyncStatus{CurrentL1: L1Ref(0), UnsafeL2: g, SafeL2: g, LocalSafeL2: g, FinalizedL2: g}, st)
+	require.Equal(t, &eth.SyncStatus{CurrentL1: fakechain.L1Ref(0), UnsafeL2: g, SafeL2: g, LocalSafeL2: g, FinalizedL2: g}, st)
 }
 
 func TestRollupNodeServesWhatFollowSet(t *testing.T) {
-	tree := NewTree()
-	n := NewRollupNode(t, tree, RollupNodeConfig{})
+	tree := fakechain.NewTree()
+	n := testutil.NewRollupNode(t, tree, fakerollup.RollupNodeConfig{})
 	rc := dialRollup(t, n)
 	ctx := context.Background()
 	chain := tree.Extend(tree.Genesis().Hash(), 10, 0) // chain[i] is block i+1
-	n.Follow(chain[9], chain[7], chain[5], chain[2], L1Ref(1))
+	n.Follow(chain[9], chain[7], chain[5], chain[2], fakechain.L1Ref(1))
 
 	st, err := rc.SyncStatus(ctx)
 	require.NoError(t, err)
 	want := eth.SyncStatus{
-		CurrentL1:   L1Ref(1),
+		CurrentL1:   fakechain.L1Ref(1),
 		UnsafeL2:    tree.Ref(chain[9]),
 		LocalSafeL2: tree.Ref(chain[7]),
 		SafeL2:      tree.Ref(chain[5]),
@@ -73,12 +66,12 @@ func TestRollupNodeServesWhatFollowSet(t *testing.T) {
 		out, err := rc.OutputAtBlock(ctx, b.NumberU64())
 		require.NoError(t, err)
 		require.Equal(t, tree.Ref(b), out.BlockRef)
-		require.Equal(t, OutputRoot(b), out.OutputRoot)
+		require.Equal(t, fakerollup.OutputRoot(b), out.OutputRoot)
 		require.Equal(t, eth.Bytes32{}, out.Version)
 		require.Equal(t, b.Root(), out.StateRoot)
 		require.Equal(t, &want, out.Status)
 	}
-	require.NotEqual(t, OutputRoot(chain[0]), OutputRoot(chain[1]))
+	require.NotEqual(t, fakerollup.OutputRoot(chain[0]), fakerollup.OutputRoot(chain[1]))
 	_, err = rc.OutputAtBlock(ctx, 11)
 	require.ErrorContains(t, err, "not found")
 	_, err = rc.OutputAtBlock(ctx, ^uint64(0))
@@ -99,15 +92,15 @@ func TestRollupNodeServesWhatFollowSet(t *testing.T) {
 }
 
 func TestRollupNodeFollowReorgsOutputs(t *testing.T) {
-	tree := NewTree()
-	n := NewRollupNode(t, tree, RollupNodeConfig{})
+	tree := fakechain.NewTree()
+	n := testutil.NewRollupNode(t, tree, fakerollup.RollupNodeConfig{})
 	rc := dialRollup(t, n)
 	ctx := context.Background()
 	chain := tree.Extend(tree.Genesis().Hash(), 6, 0)
 	fork := tree.Extend(chain[1].Hash(), 2, 1) // blocks 3 and 4 on another fork
-	n.Follow(chain[5], chain[5], chain[3], chain[1], L1Ref(1))
+	n.Follow(chain[5], chain[5], chain[3], chain[1], fakechain.L1Ref(1))
 
-	n.Follow(fork[1], fork[0], chain[1], nil, L1Ref(1))
+	n.Follow(fork[1], fork[0], chain[1], nil, fakechain.L1Ref(1))
 	out, err := rc.OutputAtBlock(ctx, 3)
 	require.NoError(t, err)
 	require.Equal(t, tree.Ref(fork[0]), out.BlockRef)
@@ -117,26 +110,26 @@ func TestRollupNodeFollowReorgsOutputs(t *testing.T) {
 }
 
 func TestRollupNodeServesGivenRollupConfig(t *testing.T) {
-	tree := NewTree()
+	tree := fakechain.NewTree()
 	cfg := tree.RollupConfig()
 	cfg.L2ChainID = big.NewInt(4242)
-	n := NewRollupNode(t, tree, RollupNodeConfig{RollupConfig: cfg})
+	n := testutil.NewRollupNode(t, tree, fakerollup.RollupNodeConfig{RollupConfig: cfg})
 	got, err := dialRollup(t, n).RollupConfig(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, int64(4242), got.L2ChainID.Int64())
 }
 
 func TestRollupNodeSyncStatusLiesComeThrough(t *testing.T) {
-	tree := NewTree()
-	n := NewRollupNode(t, tree, RollupNodeConfig{})
+	tree := fakechain.NewTree()
+	n := testutil.NewRollupNode(t, tree, fakerollup.RollupNodeConfig{})
 	rc := dialRollup(t, n)
 	ctx := context.Background()
 	chain := tree.Extend(tree.Genesis().Hash(), 6, 0)
 	fork := tree.Extend(chain[0].Hash(), 3, 1)
-	n.Follow(chain[5], chain[4], chain[3], chain[1], L1Ref(1))
+	n.Follow(chain[5], chain[4], chain[3], chain[1], fakechain.L1Ref(1))
 
 	lie := eth.SyncStatus{
-		CurrentL1:   L1Ref(1),
+		CurrentL1:   fakechain.L1Ref(1),
 		UnsafeL2:    tree.Ref(chain[5]),
 		LocalSafeL2: tree.Ref(fork[2]),  // on another fork
 		SafeL2:      tree.Ref(chain[1]), // below finalized
@@ -152,20 +145,20 @@ func TestRollupNodeSyncStatusLiesComeThrough(t *testing.T) {
 	require.Equal(t, tree.Ref(chain[1]), out.BlockRef, "outputs still come from the followed chain")
 	require.Equal(t, &lie, out.Status)
 
-	n.Follow(chain[5], chain[4], chain[3], chain[1], L1Ref(1))
+	n.Follow(chain[5], chain[4], chain[3], chain[1], fakechain.L1Ref(1))
 	st, err = rc.SyncStatus(ctx)
 	require.NoError(t, err)
 	require.Equal(t, tree.Ref(chain[3]), st.SafeL2, "Follow clears the override")
 }
 
 func TestRollupNodeFollowRefusesInconsistentLabels(t *testing.T) {
-	tree := NewTree()
-	n, err := StartRollupNode(tree, RollupNodeConfig{})
+	tree := fakechain.NewTree()
+	n, err := fakerollup.StartRollupNode(tree, fakerollup.RollupNodeConfig{})
 	require.NoError(t, err)
 	defer n.Close()
 	chain := tree.Extend(tree.Genesis().Hash(), 4, 0)
 	fork := tree.Extend(chain[0].Hash(), 2, 1)
-	stranger := NewTree()
+	stranger := fakechain.NewTree()
 	strange := stranger.Extend(stranger.Genesis().Hash(), 1, 7)[0]
 
 	for name, follow := range map[string]func(){
@@ -178,22 +171,22 @@ func TestRollupNodeFollowRefusesInconsistentLabels(t *testing.T) {
 	} {
 		require.Panics(t, follow, name)
 	}
-	st, err := sources.NewRollupClient(dialNoAuth(t, n.URL(), 5*time.Second)).SyncStatus(context.Background())
+	st, err := sources.NewRollupClient(testutil.DialNoAuth(t, n.URL(), 5*time.Second)).SyncStatus(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, tree.Ref(tree.Genesis()), st.UnsafeL2, "a refused Follow changes nothing")
 }
 
 func TestRollupNodeUnknownMethodIsMethodNotFound(t *testing.T) {
-	n := NewRollupNode(t, NewTree(), RollupNodeConfig{})
+	n := testutil.NewRollupNode(t, fakechain.NewTree(), fakerollup.RollupNodeConfig{})
 	var out any
-	err := dialNoAuth(t, n.URL(), 5*time.Second).CallContext(context.Background(), &out, "eth_chainId")
+	err := testutil.DialNoAuth(t, n.URL(), 5*time.Second).CallContext(context.Background(), &out, "eth_chainId")
 	requireRPCErrorCode(t, -32601, err)
-	err = dialNoAuth(t, n.URL(), 5*time.Second).CallContext(context.Background(), &out, "optimism_outputAtBlock", "yesterday")
+	err = testutil.DialNoAuth(t, n.URL(), 5*time.Second).CallContext(context.Background(), &out, "optimism_outputAtBlock", "yesterday")
 	requireRPCErrorCode(t, -32602, err)
 }
 
 func TestELAnswersSyncStatusWithMethodNotFound(t *testing.T) {
-	el := NewEL(t, NewTree(), ELConfig{NoAuth: true})
-	_, err := sources.NewRollupClient(dialNoAuth(t, el.URL(), 5*time.Second)).SyncStatus(context.Background())
+	el := testutil.NewEL(t, fakechain.NewTree(), fakeel.ELConfig{NoAuth: true})
+	_, err := sources.NewRollupClient(testutil.DialNoAuth(t, el.URL(), 5*time.Second)).SyncStatus(context.Background())
 	requireRPCErrorCode(t, -32601, err)
 }

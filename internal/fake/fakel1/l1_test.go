@@ -1,4 +1,4 @@
-package testutil
+package fakel1_test
 
 import (
 	"context"
@@ -12,23 +12,27 @@ import (
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
+
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakel1"
+	"github.com/lightcl/lightcl/internal/testutil"
 )
 
 func TestL1ServesTheTreesOrigins(t *testing.T) {
 	ctx := context.Background()
-	l1 := NewL1(t, L1Config{Head: 20, Safe: 12, Finalized: 8})
-	c := DialL1(t, l1.URL())
+	l1 := testutil.NewL1(t, fakel1.L1Config{Head: 20, Safe: 12, Finalized: 8})
+	c := testutil.DialL1(t, l1.URL())
 
 	id, err := c.ChainID(ctx)
 	require.NoError(t, err)
-	require.EqualValues(t, L1ChainID, id.Uint64())
+	require.EqualValues(t, fakechain.L1ChainID, id.Uint64())
 	for n := uint64(0); n <= 20; n++ {
 		ref, err := c.L1BlockRefByNumber(ctx, n)
 		require.NoError(t, err, "block %d must pass the client's hash check", n)
-		require.Equal(t, L1Ref(n), ref, "block %d is the Tree's synthetic L1 block", n)
+		require.Equal(t, fakechain.L1Ref(n), ref, "block %d is the Tree's synthetic L1 block", n)
 		require.Equal(t, ref, l1.Ref(n))
 	}
-	tree := NewTree()
+	tree := fakechain.NewTree()
 	for _, b := range tree.Extend(tree.Genesis().Hash(), 100, 0) {
 		origin := tree.Ref(b).L1Origin
 		ref, err := c.L1BlockRefByNumber(ctx, origin.Number)
@@ -38,21 +42,21 @@ func TestL1ServesTheTreesOrigins(t *testing.T) {
 	for label, want := range map[eth.BlockLabel]uint64{eth.Unsafe: 20, eth.Safe: 12, eth.Finalized: 8} {
 		ref, err := c.L1BlockRefByLabel(ctx, label)
 		require.NoError(t, err)
-		require.Equal(t, L1Ref(want), ref, string(label))
+		require.Equal(t, fakechain.L1Ref(want), ref, string(label))
 	}
-	ref, err := c.L1BlockRefByHash(ctx, L1Ref(5).Hash)
+	ref, err := c.L1BlockRefByHash(ctx, fakechain.L1Ref(5).Hash)
 	require.NoError(t, err)
-	require.Equal(t, L1Ref(5), ref)
+	require.Equal(t, fakechain.L1Ref(5), ref)
 	_, err = c.L1BlockRefByNumber(ctx, 21)
 	require.ErrorIs(t, err, ethereum.NotFound)
 }
 
 func TestL1LinkedIsARealPostMergeChain(t *testing.T) {
 	ctx := context.Background()
-	l1 := NewL1(t, L1Config{Head: 10, Linked: true})
+	l1 := testutil.NewL1(t, fakel1.L1Config{Head: 10, Linked: true})
 	cfg := sources.L1ClientSimpleConfig(false, sources.RPCKindStandard, 10)
 	cfg.MustBePostMerge = true
-	rpcClient := dialNoAuth(t, l1.URL(), 5*time.Second)
+	rpcClient := testutil.DialNoAuth(t, l1.URL(), 5*time.Second)
 	c, err := sources.NewL1Client(rpcClient, nil, nil, cfg)
 	require.NoError(t, err)
 
@@ -63,7 +67,7 @@ func TestL1LinkedIsARealPostMergeChain(t *testing.T) {
 		require.Equal(t, l1.Ref(n), ref)
 		if n > 0 {
 			require.Equal(t, prev.Hash, ref.ParentHash, "block %d links to its parent", n)
-			require.NotEqual(t, L1Ref(n).Hash, ref.Hash, "a linked L1 is not the Tree's synthetic L1")
+			require.NotEqual(t, fakechain.L1Ref(n).Hash, ref.Hash, "a linked L1 is not the Tree's synthetic L1")
 		}
 		prev = ref
 	}
@@ -71,21 +75,21 @@ func TestL1LinkedIsARealPostMergeChain(t *testing.T) {
 
 func TestL1Reorg(t *testing.T) {
 	ctx := context.Background()
-	l1 := NewL1(t, L1Config{Head: 20, Safe: 15, Finalized: 5})
-	c := DialL1(t, l1.URL())
+	l1 := testutil.NewL1(t, fakel1.L1Config{Head: 20, Safe: 15, Finalized: 5})
+	c := testutil.DialL1(t, l1.URL())
 	before := l1.Ref(12)
 
 	l1.Reorg(10, 1)
 	require.Equal(t, uint64(20), l1.Head().Number, "a reorg keeps the head's height")
 	require.Equal(t, uint64(10), l1.Safe().Number, "safe above the fork point is lowered to it")
-	require.Equal(t, L1Ref(5), l1.Finalized())
+	require.Equal(t, fakechain.L1Ref(5), l1.Finalized())
 	for n := uint64(0); n <= 20; n++ {
 		ref, err := c.L1BlockRefByNumber(ctx, n)
 		require.NoError(t, err)
 		if n <= 10 {
-			require.Equal(t, L1Ref(n), ref, "block %d is below the fork point", n)
+			require.Equal(t, fakechain.L1Ref(n), ref, "block %d is below the fork point", n)
 		} else {
-			require.NotEqual(t, L1Ref(n).Hash, ref.Hash, "block %d was replaced", n)
+			require.NotEqual(t, fakechain.L1Ref(n).Hash, ref.Hash, "block %d was replaced", n)
 			require.Equal(t, l1.Ref(n-1).Hash, ref.ParentHash, "the new fork is linked")
 		}
 	}
@@ -100,9 +104,9 @@ func TestL1Reorg(t *testing.T) {
 	require.Equal(t, l1.Ref(22).Hash, head.ParentHash, "Advance builds on the new fork")
 
 	l1.Reorg(10, 0)
-	require.Equal(t, L1Ref(23), l1.Head(), "tag 0 restores the original chain")
+	require.Equal(t, fakechain.L1Ref(23), l1.Head(), "tag 0 restores the original chain")
 
-	l2 := NewL1(t, L1Config{Head: 20, Linked: true})
+	l2 := testutil.NewL1(t, fakel1.L1Config{Head: 20, Linked: true})
 	first := l2.Ref(15)
 	l2.Reorg(14, 7)
 	require.NotEqual(t, first, l2.Ref(15))
@@ -112,27 +116,27 @@ func TestL1Reorg(t *testing.T) {
 
 func TestL1HeadAndLabels(t *testing.T) {
 	ctx := context.Background()
-	l1 := NewL1(t, L1Config{Head: 10, Safe: 8, Finalized: 4})
-	c := DialL1(t, l1.URL())
+	l1 := testutil.NewL1(t, fakel1.L1Config{Head: 10, Safe: 8, Finalized: 4})
+	c := testutil.DialL1(t, l1.URL())
 	l1.SetHead(15)
-	require.Equal(t, L1Ref(15), l1.Head())
+	require.Equal(t, fakechain.L1Ref(15), l1.Head())
 	l1.SetHead(6)
-	require.Equal(t, L1Ref(6), l1.Head())
-	require.Equal(t, L1Ref(6), l1.Safe(), "safe is lowered with the head")
+	require.Equal(t, fakechain.L1Ref(6), l1.Head())
+	require.Equal(t, fakechain.L1Ref(6), l1.Safe(), "safe is lowered with the head")
 	l1.SetLabels(6, 6)
 	ref, err := c.L1BlockRefByLabel(ctx, eth.Finalized)
 	require.NoError(t, err)
-	require.Equal(t, L1Ref(6), ref)
+	require.Equal(t, fakechain.L1Ref(6), ref)
 	l1.SetLabels(3, 1)
 	ref, err = c.L1BlockRefByLabel(ctx, eth.Finalized)
 	require.NoError(t, err)
-	require.Equal(t, L1Ref(1), ref, "labels may move backwards on purpose")
+	require.Equal(t, fakechain.L1Ref(1), ref, "labels may move backwards on purpose")
 }
 
 func TestL1SetupMistakesPanic(t *testing.T) {
-	_, err := StartL1(L1Config{Head: 3, Safe: 4})
+	_, err := fakel1.StartL1(fakel1.L1Config{Head: 3, Safe: 4})
 	require.Error(t, err)
-	l1, err := StartL1(L1Config{Head: 10, Safe: 6, Finalized: 5})
+	l1, err := fakel1.StartL1(fakel1.L1Config{Head: 10, Safe: 6, Finalized: 5})
 	require.NoError(t, err)
 	defer l1.Close()
 	require.Panics(t, func() { l1.Reorg(4, 1) }, "below finalized")
@@ -146,8 +150,8 @@ func TestL1SetupMistakesPanic(t *testing.T) {
 
 func TestL1FaultsAndCallCount(t *testing.T) {
 	ctx := context.Background()
-	l1 := NewL1(t, L1Config{Head: 5})
-	c := DialL1(t, l1.URL())
+	l1 := testutil.NewL1(t, fakel1.L1Config{Head: 5})
+	c := testutil.DialL1(t, l1.URL())
 
 	l1.Faults().HTTPStatus(500)
 	_, err := c.L1BlockRefByLabel(ctx, eth.Unsafe)
@@ -157,7 +161,7 @@ func TestL1FaultsAndCallCount(t *testing.T) {
 
 	_, err = c.L1BlockRefByLabel(ctx, eth.Unsafe)
 	require.NoError(t, err)
-	_, err = c.L1BlockRefByHash(ctx, L1Ref(2).Hash)
+	_, err = c.L1BlockRefByHash(ctx, fakechain.L1Ref(2).Hash)
 	require.NoError(t, err)
 	require.Equal(t, 1, l1.CallCount("eth_getBlockByNumber"))
 	require.Equal(t, 1, l1.CallCount("eth_getBlockByHash"))
@@ -167,10 +171,10 @@ func TestL1FaultsAndCallCount(t *testing.T) {
 		{Method: "eth_getBlockByNumber", Args: []any{"latest", false}, Result: &a},
 		{Method: "eth_getBlockByNumber", Args: []any{hexutil.EncodeUint64(3), false}, Result: &b},
 	}
-	require.NoError(t, dialNoAuth(t, l1.URL(), 5*time.Second).BatchCallContext(ctx, batch))
+	require.NoError(t, testutil.DialNoAuth(t, l1.URL(), 5*time.Second).BatchCallContext(ctx, batch))
 	require.NoError(t, batch[0].Error)
 	require.NoError(t, batch[1].Error)
-	require.Equal(t, L1Ref(3).Hash.Hex(), b["hash"])
+	require.Equal(t, fakechain.L1Ref(3).Hash.Hex(), b["hash"])
 	require.Equal(t, 3, l1.CallCount("eth_getBlockByNumber"), "each element of a batch counts")
 	require.Len(t, l1.Calls(), 4)
 }

@@ -1,4 +1,4 @@
-package testutil
+package fakel1
 
 import (
 	"encoding/json"
@@ -11,6 +11,8 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/ethereum/go-ethereum/trie"
+
+	"github.com/lightcl/lightcl/internal/fake/fakerpc"
 )
 
 // Include queues signed transactions (legacy, access-list or dynamic-fee:
@@ -105,7 +107,7 @@ func intrinsicGas(tx *types.Transaction) uint64 {
 // blockNumber, blockTimestamp, from, transactionIndex and the effective
 // gasPrice). Callers hold l.mu.
 func (l *L1) marshalBlockLocked(b *types.Block, fullTx bool) (json.RawMessage, error) {
-	raw, err := marshalBlock(b, fullTx)
+	raw, err := fakerpc.MarshalBlock(b, fullTx)
 	if err != nil || !fullTx || len(b.Transactions()) == 0 {
 		return raw, err
 	}

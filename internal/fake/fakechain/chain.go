@@ -1,4 +1,4 @@
-package testutil
+package fakechain
 
 import (
 	"encoding/binary"
@@ -34,14 +34,18 @@ const BlockTime = 2
 // sequence number n%BlocksPerEpoch.
 const BlocksPerEpoch = 6
 
-const (
-	l1BlockTime = 12
-	gasLimit    = 30_000_000
-)
+// L1BlockTime is the block time in seconds of the synthetic L1.
+const L1BlockTime = 12
+
+// GasLimit is the gas limit of every L2 block and of the synthetic L1 blocks.
+const GasLimit = 30_000_000
+
+// L1BaseFee is the base fee in wei of every synthetic L1 block.
+const L1BaseFee = 7
 
 var (
 	baseFee      = big.NewInt(1_000_000_000)
-	l1BaseFee    = big.NewInt(7)
+	l1BaseFee    = big.NewInt(L1BaseFee)
 	batcherAddr  = common.HexToAddress("0x1000000000000000000000000000000000000001")
 	inboxAddr    = common.HexToAddress("0x1000000000000000000000000000000000000002")
 	depositAddr  = common.HexToAddress("0x1000000000000000000000000000000000000003")
@@ -73,7 +77,7 @@ func NewTree() *Tree {
 		Time:       GenesisTime,
 		Coinbase:   predeploys.SequencerFeeVaultAddr,
 		Difficulty: new(big.Int),
-		GasLimit:   gasLimit,
+		GasLimit:   GasLimit,
 		BaseFee:    new(big.Int).Set(baseFee),
 		Root:       genesisState,
 		Extra:      []byte{},
@@ -103,7 +107,7 @@ func (t *Tree) RollupConfig() *rollup.Config {
 				BatcherAddr: batcherAddr,
 				Overhead:    eth.Bytes32{31: 188},
 				Scalar:      eth.Bytes32{29: 0x0a, 30: 0x6f, 31: 0xe0},
-				GasLimit:    gasLimit,
+				GasLimit:    GasLimit,
 			},
 		},
 		BlockTime:              BlockTime,
@@ -166,7 +170,7 @@ func (t *Tree) Block(hash common.Hash) (*types.Block, bool) {
 // (L1 origin and sequence number read back from the L1-info deposit).
 // It panics if b is not a valid L2 block of this chain.
 func (t *Tree) Ref(b *types.Block) eth.L2BlockRef {
-	ref, err := blockRef(t.cfg, b)
+	ref, err := BlockRef(t.cfg, b)
 	if err != nil {
 		panic(fmt.Sprintf("testutil: Ref of block %s: %v", b.Hash(), err))
 	}
@@ -196,7 +200,9 @@ func (t *Tree) Chain(head common.Hash) []*types.Block {
 	return out
 }
 
-func blockRef(cfg *rollup.Config, b *types.Block) (eth.L2BlockRef, error) {
+// BlockRef returns the L2BlockRef of b under cfg, as sources.L2Client reports
+// it, or why b is not a valid L2 block of that chain.
+func BlockRef(cfg *rollup.Config, b *types.Block) (eth.L2BlockRef, error) {
 	payload, err := eth.BlockAsPayload(b, cfg)
 	if err != nil {
 		return eth.L2BlockRef{}, err
@@ -207,7 +213,7 @@ func blockRef(cfg *rollup.Config, b *types.Block) (eth.L2BlockRef, error) {
 func (t *Tree) buildChild(parent *types.Block, tag uint64) (*types.Block, error) {
 	number := parent.NumberU64() + 1
 	l2Time := parent.Time() + BlockTime
-	origin := l1Header(number / BlocksPerEpoch)
+	origin := L1Header(number / BlocksPerEpoch)
 	info := eth.HeaderBlockInfo(origin)
 	// l1ChainConfig is only read from Ecotone on, which this chain never activates.
 	deposit, err := derive.L1InfoDepositBytes(t.cfg, nil, t.cfg.Genesis.SystemConfig, number%BlocksPerEpoch, info, l2Time)
@@ -225,7 +231,7 @@ func (t *Tree) buildChild(parent *types.Block, tag uint64) (*types.Block, error)
 		Root:       crypto.Keccak256Hash(parent.Root().Bytes(), extra),
 		Difficulty: new(big.Int),
 		Number:     new(big.Int).SetUint64(number),
-		GasLimit:   gasLimit,
+		GasLimit:   GasLimit,
 		Time:       l2Time,
 		Extra:      extra,
 		MixDigest:  info.MixDigest(),
@@ -235,13 +241,13 @@ func (t *Tree) buildChild(parent *types.Block, tag uint64) (*types.Block, error)
 	return types.NewBlock(header, body, nil, trie.NewStackTrie(nil), types.DefaultBlockConfig), nil
 }
 
-// l1Header returns the synthetic L1 header at number n. The headers are not
+// L1Header returns the synthetic L1 header at number n. The headers are not
 // linked into a chain; only their hash, number and time are ever read.
-func l1Header(n uint64) *types.Header {
+func L1Header(n uint64) *types.Header {
 	return &types.Header{
 		ParentHash: crypto.Keccak256Hash([]byte("lightcl/testutil L1"), binary.BigEndian.AppendUint64(nil, n)),
 		Number:     new(big.Int).SetUint64(n),
-		Time:       GenesisTime + l1BlockTime*n,
+		Time:       GenesisTime + L1BlockTime*n,
 		Difficulty: new(big.Int),
 		BaseFee:    new(big.Int).Set(l1BaseFee),
 		MixDigest:  crypto.Keccak256Hash([]byte("lightcl/testutil randao"), binary.BigEndian.AppendUint64(nil, n)),
@@ -253,10 +259,10 @@ func l1Header(n uint64) *types.Header {
 // RollupNode.Follow. The synthetic L1 blocks are not linked: ParentHash is not
 // the hash of L1Ref(n-1).
 func L1Ref(n uint64) eth.L1BlockRef {
-	return eth.InfoToL1BlockRef(eth.HeaderBlockInfo(l1Header(n)))
+	return eth.InfoToL1BlockRef(eth.HeaderBlockInfo(L1Header(n)))
 }
 
 func l1Origin(n uint64) eth.BlockID {
-	h := l1Header(n)
+	h := L1Header(n)
 	return eth.BlockID{Hash: h.Hash(), Number: n}
 }

@@ -1,4 +1,4 @@
-package testutil
+package fakeel
 
 import (
 	"encoding/json"
@@ -7,7 +7,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
-	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/lightcl/lightcl/internal/fake/fakerpc"
 )
 
 // ethAPI serves the eth_ namespace. Every exported method is an RPC method.
@@ -55,14 +56,14 @@ func (a *ethAPI) GetBlockByNumber(numberOrLabel string, fullTx bool) (json.RawMe
 	default:
 		n, err := hexutil.DecodeUint64(numberOrLabel)
 		if err != nil {
-			return nil, &rpcError{code: -32602, msg: fmt.Sprintf("invalid block number or label %q: %v", numberOrLabel, err)}
+			return nil, &fakerpc.Error{Code: -32602, Msg: fmt.Sprintf("invalid block number or label %q: %v", numberOrLabel, err)}
 		}
 		if n >= uint64(len(e.canon)) {
 			return nil, nil
 		}
 		hash = e.canon[n]
 	}
-	return marshalBlock(e.blocks[hash], fullTx)
+	return fakerpc.MarshalBlock(e.blocks[hash], fullTx)
 }
 
 // GetBlockByHash serves eth_getBlockByHash for any block the EL has,
@@ -76,41 +77,5 @@ func (a *ethAPI) GetBlockByHash(hash common.Hash, fullTx bool) (json.RawMessage,
 	if !ok {
 		return nil, nil
 	}
-	return marshalBlock(b, fullTx)
-}
-
-// marshalBlock encodes b like op-geth's eth_getBlockBy*: the header fields
-// and hash, then transactions as objects (fullTx) or hashes.
-func marshalBlock(b *types.Block, fullTx bool) (json.RawMessage, error) {
-	hdr, err := json.Marshal(b.Header())
-	if err != nil {
-		return nil, fmt.Errorf("encoding header of block %s: %w", b.Hash(), err)
-	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(hdr, &fields); err != nil {
-		return nil, fmt.Errorf("re-reading header of block %s: %w", b.Hash(), err)
-	}
-	txs := make([]any, len(b.Transactions()))
-	for i, tx := range b.Transactions() {
-		if fullTx {
-			txs[i] = tx
-		} else {
-			txs[i] = tx.Hash()
-		}
-	}
-	set := func(name string, v any) {
-		if err == nil {
-			fields[name], err = json.Marshal(v)
-		}
-	}
-	set("transactions", txs)
-	set("uncles", []common.Hash{})
-	set("size", hexutil.Uint64(b.Size()))
-	if w := b.Withdrawals(); w != nil {
-		set("withdrawals", w)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("encoding block %s: %w", b.Hash(), err)
-	}
-	return json.Marshal(fields)
+	return fakerpc.MarshalBlock(b, fullTx)
 }

@@ -1,9 +1,11 @@
-package testutil
+package fakeel
 
 import (
 	"fmt"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
 )
 
 // Gossip plays p2p unsafe-block gossip into the EL: it inserts the chain to
@@ -11,7 +13,7 @@ import (
 // consensus client does with gossiped payloads. The safe and finalized labels
 // are left as they are, so it refuses a head whose chain does not hold them:
 // moving those is the adapter's job.
-func (e *EL) Gossip(tree *Tree, head common.Hash) error {
+func (e *EL) Gossip(tree *fakechain.Tree, head common.Hash) error {
 	chain := tree.Chain(head)
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -1,4 +1,4 @@
-package testutil
+package fakeel_test
 
 import (
 	"context"
@@ -13,11 +13,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
+
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
+	"github.com/lightcl/lightcl/internal/testutil"
 )
 
 // dialWS dials the EL's websocket endpoint with go-ethereum's client, closed
 // in t.Cleanup.
-func dialWS(t *testing.T, el *EL, opts ...rpc.ClientOption) *rpc.Client {
+func dialWS(t *testing.T, el *fakeel.EL, opts ...rpc.ClientOption) *rpc.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -52,8 +56,8 @@ func nextHead(t *testing.T, ch chan *types.Header) common.Hash {
 }
 
 func TestELNewHeadsFollowsTheCanonicalHead(t *testing.T) {
-	tree := NewTree()
-	el := NewEL(t, tree, ELConfig{NoAuth: true})
+	tree := fakechain.NewTree()
+	el := testutil.NewEL(t, tree, fakeel.ELConfig{NoAuth: true})
 	c := dialWS(t, el)
 	heads, _ := subscribeHeads(t, c)
 	chain := tree.Extend(tree.Genesis().Hash(), 4, 0)
@@ -79,7 +83,7 @@ func TestELNewHeadsFollowsTheCanonicalHead(t *testing.T) {
 }
 
 func TestELNewHeadsIsNotOnHTTP(t *testing.T) {
-	el := NewEL(t, NewTree(), ELConfig{NoAuth: true})
+	el := testutil.NewEL(t, fakechain.NewTree(), fakeel.ELConfig{NoAuth: true})
 	c, err := rpc.Dial(el.URL())
 	require.NoError(t, err)
 	defer c.Close()
@@ -88,8 +92,8 @@ func TestELNewHeadsIsNotOnHTTP(t *testing.T) {
 }
 
 func TestELDropSubscriptionsEndsThemAndAllowsNewOnes(t *testing.T) {
-	tree := NewTree()
-	el := NewEL(t, tree, ELConfig{NoAuth: true})
+	tree := fakechain.NewTree()
+	el := testutil.NewEL(t, tree, fakeel.ELConfig{NoAuth: true})
 	c := dialWS(t, el)
 	_, sub := subscribeHeads(t, c)
 
@@ -109,8 +113,8 @@ func TestELDropSubscriptionsEndsThemAndAllowsNewOnes(t *testing.T) {
 }
 
 func TestELWebsocketChecksJWT(t *testing.T) {
-	secret := NewJWTSecret()
-	el := NewEL(t, NewTree(), ELConfig{JWTSecret: secret})
+	secret := fakeel.NewJWTSecret()
+	el := testutil.NewEL(t, fakechain.NewTree(), fakeel.ELConfig{JWTSecret: secret})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := rpc.DialContext(ctx, el.WSURL())
@@ -119,5 +123,5 @@ func TestELWebsocketChecksJWT(t *testing.T) {
 	c := dialWS(t, el, rpc.WithHTTPAuth(node.NewJWTAuth(secret)))
 	id, err := ethclient.NewClient(c).ChainID(ctx)
 	require.NoError(t, err)
-	require.Equal(t, int64(ChainID), id.Int64())
+	require.Equal(t, int64(fakechain.ChainID), id.Int64())
 }

@@ -1,4 +1,4 @@
-package testutil
+package fakeel
 
 import (
 	"errors"
@@ -12,6 +12,8 @@ import (
 	"github.com/ethereum/go-ethereum/trie"
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
+
+	"github.com/lightcl/lightcl/internal/fake/fakerpc"
 )
 
 // errPayloadBuilding answers an FCU with payload attributes: the EL only follows.
@@ -123,7 +125,7 @@ func (e *EL) knownParent(hash common.Hash) *common.Hash {
 // is known, SYNCING (kept for a later sync) when not.
 func (e *EL) newPayload(payload *eth.ExecutionPayload, beaconRoot *common.Hash) (*eth.PayloadStatusV1, error) {
 	if payload == nil {
-		return nil, &rpcError{code: -32602, msg: "missing execution payload"}
+		return nil, &fakerpc.Error{Code: -32602, Msg: "missing execution payload"}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -207,12 +209,3 @@ func payloadToBlock(p *eth.ExecutionPayload, beaconRoot *common.Hash) (*types.Bl
 	}
 	return b, nil
 }
-
-// rpcError is a JSON-RPC error with a code.
-type rpcError struct {
-	code int
-	msg  string
-}
-
-func (e *rpcError) Error() string  { return e.msg }
-func (e *rpcError) ErrorCode() int { return e.code }

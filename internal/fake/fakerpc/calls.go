@@ -1,12 +1,10 @@
-package testutil
+package fakerpc
 
 import (
 	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
-
-	"github.com/ethereum-optimism/optimism/op-service/eth"
 )
 
 // maxRequestSize bounds what the recorder reads of one request body; it is
@@ -20,6 +18,12 @@ type Call struct {
 	Method string
 	// Params is the raw JSON params array as sent.
 	Params json.RawMessage
+}
+
+// Recorder returns next behind a handler that passes the calls in each
+// request body to record, then hands the request on.
+func Recorder(record func(calls []Call), next http.Handler) http.Handler {
+	return &recorder{record: record, next: next}
 }
 
 // recorder records the calls in each request body, then hands the request on.
@@ -63,15 +67,8 @@ func parseCalls(body []byte) []Call {
 	return calls
 }
 
-// record appends calls to the EL's log.
-func (e *EL) record(calls []Call) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.calls = append(e.calls, calls...)
-}
-
-// countCalls returns how many of calls are to method.
-func countCalls(calls []Call, method string) int {
+// CountCalls returns how many of calls are to method.
+func CountCalls(calls []Call, method string) int {
 	n := 0
 	for _, c := range calls {
 		if c.Method == method {
@@ -79,31 +76,4 @@ func countCalls(calls []Call, method string) int {
 		}
 	}
 	return n
-}
-
-// Calls returns every JSON-RPC call received so far, in order of arrival.
-func (e *EL) Calls() []Call {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]Call(nil), e.calls...)
-}
-
-// ForkchoiceUpdates returns the forkchoice state of every engine_forkchoiceUpdated
-// call received so far (any version), in order.
-func (e *EL) ForkchoiceUpdates() []eth.ForkchoiceState {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]eth.ForkchoiceState(nil), e.fcus...)
-}
-
-// ForkchoiceTaken receives a value after each forkchoice update the EL took
-// (its head and labels moved to the update's); a pending value stands for any
-// number of them. A waiter that checks Labels, then waits on it, misses none.
-func (e *EL) ForkchoiceTaken() <-chan struct{} { return e.fcuTaken }
-
-// CallCount returns how many calls to method were received so far.
-func (e *EL) CallCount(method string) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return countCalls(e.calls, method)
 }

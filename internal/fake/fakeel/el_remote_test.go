@@ -1,4 +1,4 @@
-package testutil
+package fakeel_test
 
 import (
 	"context"
@@ -13,28 +13,32 @@ import (
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
+
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
+	"github.com/lightcl/lightcl/internal/fake/fakeel"
+	"github.com/lightcl/lightcl/internal/testutil"
 )
 
 // remoteEL is a NoAuth EL on a Tree, as a public L2 RPC, with an L2Client on it.
 type remoteEL struct {
-	tree *Tree
-	el   *EL
+	tree *fakechain.Tree
+	el   *fakeel.EL
 	l2   *sources.L2Client
 }
 
-func newRemoteEL(t *testing.T, cfg ELConfig) remoteEL {
+func newRemoteEL(t *testing.T, cfg fakeel.ELConfig) remoteEL {
 	t.Helper()
 	cfg.NoAuth = true
-	tree := NewTree()
-	el := NewEL(t, tree, cfg)
-	l2, err := sources.NewL2Client(dialNoAuth(t, el.URL(), 5*time.Second), log.NewLogger(log.DiscardHandler()), nil,
+	tree := fakechain.NewTree()
+	el := testutil.NewEL(t, tree, cfg)
+	l2, err := sources.NewL2Client(testutil.DialNoAuth(t, el.URL(), 5*time.Second), log.NewLogger(log.DiscardHandler()), nil,
 		sources.L2ClientDefaultConfig(tree.RollupConfig(), false))
 	require.NoError(t, err)
 	return remoteEL{tree: tree, el: el, l2: l2}
 }
 
 func TestNoAuthELAnswersWithoutJWT(t *testing.T) {
-	r := newRemoteEL(t, ELConfig{JWTSecret: NewJWTSecret()}) // the secret is ignored
+	r := newRemoteEL(t, fakeel.ELConfig{JWTSecret: fakeel.NewJWTSecret()}) // the secret is ignored
 	chain := r.tree.Extend(r.tree.Genesis().Hash(), 3, 0)
 	r.el.Insert(chain...)
 	r.el.SetForkchoice(chain[2].Hash(), chain[1].Hash(), chain[0].Hash())
@@ -56,11 +60,11 @@ func TestELChainIDOverride(t *testing.T) {
 		cfg  uint64
 		want int64
 	}{
-		"default is the Tree's": {0, ChainID},
-		"wrong chain":           {ChainID + 1, ChainID + 1},
+		"default is the Tree's": {0, fakechain.ChainID},
+		"wrong chain":           {fakechain.ChainID + 1, fakechain.ChainID + 1},
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := newRemoteEL(t, ELConfig{ChainID: tc.cfg})
+			r := newRemoteEL(t, fakeel.ELConfig{ChainID: tc.cfg})
 			id, err := r.l2.ChainID(context.Background())
 			require.NoError(t, err)
 			require.Equal(t, tc.want, id.Int64())
@@ -69,7 +73,7 @@ func TestELChainIDOverride(t *testing.T) {
 }
 
 func TestELForceLabelsLies(t *testing.T) {
-	r := newRemoteEL(t, ELConfig{})
+	r := newRemoteEL(t, fakeel.ELConfig{})
 	ctx := context.Background()
 	g := r.tree.Genesis()
 	chain := r.tree.Extend(g.Hash(), 6, 0)
@@ -98,8 +102,8 @@ func TestELForceLabelsLies(t *testing.T) {
 }
 
 func TestELForceLabelsNeedsKnownBlocks(t *testing.T) {
-	tree := NewTree()
-	el, err := StartEL(tree, ELConfig{NoAuth: true})
+	tree := fakechain.NewTree()
+	el, err := fakeel.StartEL(tree, fakeel.ELConfig{NoAuth: true})
 	require.NoError(t, err)
 	defer el.Close()
 	g := tree.Genesis()
@@ -109,12 +113,12 @@ func TestELForceLabelsNeedsKnownBlocks(t *testing.T) {
 }
 
 func TestELBatchOfTwoBlocksByLabel(t *testing.T) {
-	r := newRemoteEL(t, ELConfig{})
+	r := newRemoteEL(t, fakeel.ELConfig{})
 	chain := r.tree.Extend(r.tree.Genesis().Hash(), 5, 0)
 	r.el.Insert(chain...)
 	r.el.SetForkchoice(chain[4].Hash(), chain[3].Hash(), chain[1].Hash())
 
-	c := dialNoAuth(t, r.el.URL(), 5*time.Second)
+	c := testutil.DialNoAuth(t, r.el.URL(), 5*time.Second)
 	var safe, finalized *sources.RPCBlock
 	batch := []rpc.BatchElem{
 		{Method: "eth_getBlockByNumber", Args: []any{"safe", true}, Result: &safe},
