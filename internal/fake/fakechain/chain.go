@@ -55,7 +55,7 @@ var (
 
 // Tree holds every block built for a test, by hash, forks included.
 // It is safe for concurrent use. All Trees share the same genesis and rollup
-// config, so an EL built on one Tree can sync from another (ELConfig.Peer).
+// config, so an EL built on one Tree can sync from another (fakeel.ELConfig.Peer).
 type Tree struct {
 	cfg     *rollup.Config
 	genesis *types.Block
@@ -256,7 +256,7 @@ func L1Header(n uint64) *types.Header {
 
 // L1Ref returns the synthetic L1 block n that the Tree's blocks take as L1
 // origin (L2 block m has origin m/BlocksPerEpoch), e.g. for the current_l1 of
-// RollupNode.Follow. The synthetic L1 blocks are not linked: ParentHash is not
+// fakerollup.RollupNode.Follow. The synthetic L1 blocks are not linked: ParentHash is not
 // the hash of L1Ref(n-1).
 func L1Ref(n uint64) eth.L1BlockRef {
 	return eth.InfoToL1BlockRef(eth.HeaderBlockInfo(L1Header(n)))

@@ -26,7 +26,7 @@ type ELConfig struct {
 	// is then ignored.
 	NoAuth bool
 	// ChainID is what eth_chainId answers, for "wrong chain" tests; 0 means
-	// the Tree's chain id (ChainID). Blocks and refs are unaffected.
+	// the Tree's chain id (fakechain.ChainID). Blocks and refs are unaffected.
 	ChainID uint64
 	// FreshLabels starts the EL without safe and finalized heads, as a fresh
 	// op-geth: eth_getBlockByNumber("safe"/"finalized") answers "safe block not

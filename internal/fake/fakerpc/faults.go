@@ -14,7 +14,8 @@ import (
 const GarbageBody = `{"jsonrpc":"2.0","id":1,"result":{"number":0x1}}`
 
 // Faults switches failures on and off for a fake server; safe for concurrent use.
-// Get one from EL.Faults or RollupNode.Faults. The faults act in front of
+// Get one from the Faults method of fakeel.EL, fakel1.L1 or
+// fakerollup.RollupNode. The faults act in front of
 // everything else the server does (JWT check, call recording), in this order:
 // Stall, then HTTPStatus, then Garbage. A request a fault answers is not
 // recorded in Calls; a stalled request that is then served is.
