@@ -17,6 +17,7 @@ type Error struct {
 	Msg string
 }
 
+// Error returns e.Msg.
 func (e *Error) Error() string { return e.Msg }
 
 // ErrorCode returns e.Code; go-ethereum's rpc server sends it as the error code.
