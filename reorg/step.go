@@ -469,7 +469,7 @@ func (s *stepper) decideTick() {
 			s.wait(waitBackfill, BackfillBlocks{Decision: d, Local: old})
 			return
 		}
-		s.sendTickForkchoice()
+		s.sendForkchoice(s.o.d.Forkchoice, ForTick)
 	default:
 		s.finish(fmt.Errorf("decision %s cannot be carried out: %w", d.Action, ErrUnexpected))
 	}
@@ -496,13 +496,15 @@ func (s *stepper) onBackfilled(e Backfilled) {
 		s.finish(e.Err)
 		return
 	}
-	s.sendTickForkchoice()
+	s.sendForkchoice(s.o.d.Forkchoice, ForTick)
 }
 
-func (s *stepper) sendTickForkchoice() {
+// sendForkchoice sends the operation's update (the tick's or the tip's),
+// remembering the view it was sent from.
+func (s *stepper) sendForkchoice(fc eth.ForkchoiceState, purpose Purpose) {
 	s.o.old = s.v.Local
 	s.v.Known = s.v.Known.beforeWrite()
-	s.wait(waitForkchoice, SendForkchoice{State: s.o.d.Forkchoice, Purpose: ForTick})
+	s.wait(waitForkchoice, SendForkchoice{State: fc, Purpose: purpose})
 }
 
 // onForkchoice applies the engine's answer to the tick's update.

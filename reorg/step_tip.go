@@ -76,7 +76,7 @@ func (s *stepper) decideTip(got []Lookup) {
 		s.v.Known = s.v.Known.beforeWrite()
 		s.wait(waitTipInsert, InsertTips{Decision: d, Chain: s.o.chain})
 	case TipSync:
-		s.sendTipForkchoice()
+		s.sendForkchoice(s.o.td.Forkchoice, ForTip)
 	default:
 		s.finish(fmt.Errorf("tip decision %s cannot be carried out: %w", d.Action, ErrUnexpected))
 	}
@@ -116,13 +116,7 @@ func (s *stepper) onTipsInserted(e TipsInserted) {
 		s.finish(e.Err)
 		return
 	}
-	s.sendTipForkchoice()
-}
-
-func (s *stepper) sendTipForkchoice() {
-	s.o.old = s.v.Local
-	s.v.Known = s.v.Known.beforeWrite()
-	s.wait(waitForkchoice, SendForkchoice{State: s.o.td.Forkchoice, Purpose: ForTip})
+	s.sendForkchoice(s.o.td.Forkchoice, ForTip)
 }
 
 func (s *stepper) onTipForkchoice(e ForkchoiceAnswered) {
