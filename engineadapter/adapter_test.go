@@ -2,6 +2,7 @@ package engineadapter_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -527,5 +528,53 @@ func TestEngineThatLostItsStateIsForgiven(t *testing.T) {
 	_, safe, fin := r.labels()
 	require.Equal(t, r.ref(a[14]), safe, "converged on the source's safe head")
 	require.Equal(t, r.ref(a[4]), fin)
+	r.checkInvariants()
+}
+
+// TestEngineThatWentBackDropsWhatItHeldAbove: an engine that comes back from
+// an unclean stop with its head rewound below the safe label but its blocks
+// kept above it (op-geth with its default storage after SIGKILL) is told once
+// to drop them (Config.Drop, debug_setHead to its head), and is caught up.
+func TestEngineThatWentBackDropsWhatItHeldAbove(t *testing.T) {
+	tree := fakechain.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 40, tagA)
+	r := newRig(t, tree, fakeel.ELConfig{NoAuth: true, Debug: true, Peer: tree})
+	cfg := engineadapter.DefaultConfig()
+	cfg.Drop = engineadapter.DebugSetHead{RPC: testutil.DialNoAuth(t, r.el.URL(), 5*time.Second)}
+	var err error
+	r.a, err = engineadapter.New(cfg, r.engine, r.src, nil, nil)
+	require.NoError(t, err)
+	r.elHas(a[19], a[9], a[4])
+	r.src.follow(a[39], 15, 5)
+	require.NoError(t, r.step())
+	require.Zero(t, r.el.CallCount("debug_setHead"), "nothing to drop while the engine is on the safe chain")
+
+	// the unclean stop: its head is back at block 6, the blocks above it kept
+	r.el.ForceLabels(a[5].Hash(), tree.Genesis().Hash(), tree.Genesis().Hash())
+	require.True(t, r.el.Has(a[10].Hash()))
+	for range 4 {
+		_ = r.step()
+	}
+	require.Equal(t, 1, r.el.CallCount("debug_setHead"), "told once, when it went back")
+	var params []string
+	for _, c := range r.el.Calls() {
+		if c.Method == "debug_setHead" {
+			require.NoError(t, json.Unmarshal(c.Params, &params))
+		}
+	}
+	require.Equal(t, []string{"0x6"}, params, "to its head block")
+	_, safe, fin := r.labels()
+	require.Equal(t, r.ref(a[14]), safe, "caught up to the source's safe head")
+	require.Equal(t, r.ref(a[4]), fin)
+
+	// an engine that goes back again, holding nothing above: the drop is
+	// asked for again, and its refusal is no error
+	r.el.DropAbove(3)
+	for range 4 {
+		_ = r.step()
+	}
+	require.Equal(t, 2, r.el.CallCount("debug_setHead"))
+	_, safe, _ = r.labels()
+	require.Equal(t, r.ref(a[14]), safe)
 	r.checkInvariants()
 }

@@ -251,8 +251,11 @@ func (a *Adapter) insert(ctx context.Context, env *eth.ExecutionPayloadEnvelope)
 		case eth.ExecutionSyncing, eth.ExecutionAccepted:
 			if attempt > 1 {
 				return fmt.Errorf("backfill: newPayload %d (%s) answered %s again after the engine was pointed at its parent: "+
-					"ALARM: the engine holds the parent but not its state, likely after an unclean stop (op-geth with its "+
-					"default path-scheme database); it needs a clean restart, or op-geth run with --state.scheme hash",
+					"ALARM: the engine holds the parent but does not execute the block, likely after an unclean stop: it lacks "+
+					"the parent's state, or (op-geth with its default path-scheme database) it came back in snap-sync mode, "+
+					"in which it imports no payload until a snap sync from its peers completes. Remedy: restart it cleanly "+
+					"once the blocks it holds without their state were dropped (the node does that when it has the engine's "+
+					"debug RPC), or run op-geth with --state.scheme hash",
 					uint64(p.BlockNumber), p.BlockHash, res.Status)
 			}
 			parent := eth.L2BlockRef{Hash: p.ParentHash, Number: uint64(p.BlockNumber) - 1}

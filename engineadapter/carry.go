@@ -83,6 +83,8 @@ func (a *Adapter) carry(ctx context.Context, e reorg.Effect) reorg.Event {
 		a.descendants.remove(e.Ref.Hash)
 		a.log.Warn("Forgetting the engine's INVALID answer for a block the source vouches for: the engine lost its state since",
 			"number", e.Ref.Number, "hash", e.Ref.Hash)
+	case reorg.DropBlocksAbove:
+		a.dropAbove(ctx, e.Head)
 	case reorg.Report:
 		a.report(ctx, e.Note)
 	default:

@@ -39,6 +39,12 @@ type Config struct {
 	// to by the engine (EL-sync mode) or waits for the safe head (backfill
 	// mode). Default 64.
 	TipWindow int
+	// Drop, if set, has the engine drop the blocks it holds above its head
+	// block when it is found below the safe label (it restarted and lost
+	// blocks or its state), once each time; see BlockDropper and
+	// DebugSetHead. nil: the engine is caught up as it is, and the alarm
+	// names the remedy.
+	Drop BlockDropper
 	// TickOnTip runs a tick as soon as the tip feed has a new head, rather
 	// than at the next PollInterval: for a source whose safe head is read from
 	// the same node as the tip (an L2 EL), so that a new head also brings its

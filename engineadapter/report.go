@@ -93,6 +93,14 @@ func (a *Adapter) report(ctx context.Context, n reorg.Note) {
 			"head", next.Unsafe.Number, "hash", next.Unsafe.Hash, "err", n.Err)
 
 	case reorg.NoteInvalid:
+		if n.EngineLost {
+			a.log.Error("ALARM: the engine, which went back below the safe label, calls a block INVALID; it likely lost "+
+				"its state and failed to sync (op-geth remembers the blocks it rejected until it restarts, and answers "+
+				"\"links to previously rejected block\"). The node forgives blocks the source vouches for. Remedy: restart it "+
+				"cleanly once the blocks it holds without their state were dropped (the node does that when it has the "+
+				"engine's debug RPC), or run op-geth with --state.scheme hash",
+				"number", n.Block.Number, "hash", n.Block.Hash, "validation_error", n.ValidationError)
+		}
 		switch {
 		case n.IsTip:
 			a.log.Error("Engine rejected a tip block; it and its descendants are dropped", "number", n.Block.Number,

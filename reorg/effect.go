@@ -105,6 +105,15 @@ type Reject struct {
 // vouches for after the engine lost its state.
 type Forgive struct{ Ref eth.L2BlockRef }
 
+// DropBlocksAbove: have the engine forget the blocks it holds above Head, its
+// head block, where it can (op-geth: debug_setHead). Step asks for it when the
+// engine went back below the safe label: an engine that restarted without its
+// state (op-geth's default path scheme after SIGKILL) may still hold the blocks
+// above its head, and it answers VALID to their payloads without executing
+// them, so neither a backfill nor its own sync can bring it forward. No
+// answer; a caller that cannot drop blocks does nothing.
+type DropBlocksAbove struct{ Head eth.L2BlockRef }
+
 // Report: tell the operator what happened (log, metrics, events).
 type Report struct{ Note Note }
 
@@ -134,6 +143,7 @@ func (FetchTipParent) effect()   {}
 func (InsertTips) effect()       {}
 func (Reject) effect()           {}
 func (Forgive) effect()          {}
+func (DropBlocksAbove) effect()  {}
 func (Report) effect()           {}
 func (Done) effect()             {}
 
@@ -212,4 +222,8 @@ type Note struct {
 	ValidationError string
 	Depth           uint64
 	Err             error
+	// EngineLost is set on NoteInvalid while the engine is below the safe
+	// label since it went back (View.EngineLost): it may be calling good
+	// blocks INVALID, as op-geth does after a failed sync until it restarts.
+	EngineLost bool
 }

@@ -109,7 +109,12 @@ type stepper struct {
 
 func (s *stepper) emit(e ...Effect) { s.out = append(s.out, e...) }
 
-func (s *stepper) report(n Note) { s.emit(Report{Note: n}) }
+func (s *stepper) report(n Note) {
+	if n.Kind == NoteInvalid {
+		n.EngineLost = s.v.EngineLost
+	}
+	s.emit(Report{Note: n})
+}
 
 func (s *stepper) step(ev Event) {
 	if s.o == nil {
@@ -286,8 +291,13 @@ func (s *stepper) onLabels(e EngineLabelsRead) {
 		if kept {
 			next.Finalized = old
 		}
-		s.v.EngineLost = true
 		s.report(Note{Kind: NoteEngineWentBack, Old: s.v.Local, Engine: engine, FinalizedKept: kept})
+		if !s.v.EngineLost {
+			// once, when it went back: later, while it syncs, the blocks
+			// above its head are the ones it is fetching
+			s.emit(DropBlocksAbove{Head: head})
+		}
+		s.v.EngineLost = true
 	} else {
 		s.report(Note{Kind: NoteEngineRead, Engine: engine})
 	}

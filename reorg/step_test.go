@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
@@ -24,10 +26,17 @@ type stepWorld struct {
 	src    chain
 	heads  safesource.Heads
 	refuse bool // answer the next tick forkchoice update with -38002
+	// syncing: answer SYNCING to every forkchoice update (the engine syncs
+	// by itself and has not got there yet)
+	syncing bool
+	// invalid: answer INVALID to a forkchoice update to this head
+	invalid common.Hash
+	notes   []Note // the notes reported
 	// backfilled answers BackfillBlocks; zero: the blocks are inserted (the
 	// engine's chain becomes the source's)
 	backfilled *Backfilled
 	rejected   map[common.Hash]bool
+	dropped    []eth.L2BlockRef // the heads DropBlocksAbove named
 	trace      []string
 }
 
@@ -80,6 +89,10 @@ func (w *stepWorld) drive(t *testing.T, v View, ev Event) (View, Done) {
 				w.rejected[e.Hash] = true
 			case Forgive:
 				delete(w.rejected, e.Ref.Hash)
+			case DropBlocksAbove:
+				w.dropped = append(w.dropped, e.Head)
+			case Report:
+				w.notes = append(w.notes, e.Note)
 			case Done:
 				return v, e
 			}
@@ -95,6 +108,12 @@ func (w *stepWorld) forkchoice(e SendForkchoice) ForkchoiceAnswered {
 	if w.refuse && e.Purpose != ForRestore {
 		w.refuse = false
 		return ForkchoiceAnswered{Refused: true, Err: errors.New("-38002")}
+	}
+	if e.State.HeadBlockHash == w.invalid {
+		return ForkchoiceAnswered{Status: eth.ExecutionInvalid, ValidationError: "links to previously rejected block"}
+	}
+	if w.syncing {
+		return ForkchoiceAnswered{Status: eth.ExecutionSyncing}
 	}
 	for _, c := range []chain{w.el, w.src} {
 		for _, b := range c {
@@ -212,10 +231,42 @@ func TestStepScenarioForgivesWhatTheSourceVouchesForAfterTheEngineWentBack(t *te
 	require.NoError(t, done.Err)
 	require.Contains(t, w.trace, "Report:engine-went-back")
 	require.Contains(t, w.trace, "Forgive")
+	drop, fc := slices.Index(w.trace, "DropBlocksAbove"), slices.Index(w.trace, "SendForkchoice:0")
+	require.True(t, drop >= 0 && fc > drop, "the engine is asked to drop what it holds above its head before it is sent a head: %v", w.trace)
+	require.Equal(t, []eth.L2BlockRef{c[5]}, w.dropped, "above the head the engine came back with")
 	require.Equal(t, CatchUp, done.Decision.Action)
 	require.False(t, w.rejected[c[18].Hash])
 	require.Equal(t, local(c, 10, 18, 18), v.Local, "finalized moves once the engine is seen to hold the source's")
 	require.False(t, v.EngineLost, "the engine took an update again")
+}
+
+func TestStepScenarioDropsBlocksAboveTheHeadOnceWhenTheEngineWentBack(t *testing.T) {
+	c := newChain(1, 30)
+	w := &stepWorld{el: c, head: 20, src: c, heads: heads(c, 10, 15)}
+	v, _ := w.drive(t, View{}, Tick{})
+
+	// the engine restarts at block 5 and syncs to the source's safe head by
+	// itself over several ticks: it stays below the kept finalized head
+	w.head, w.labels, w.syncing = 5, Local{Safe: c[5], Finalized: c[5]}, true
+	for range 3 {
+		var done Done
+		v, done = w.drive(t, v, Tick{})
+		require.NoError(t, done.Err)
+		require.True(t, v.EngineLost)
+	}
+	require.Equal(t, 3, strings.Count(strings.Join(w.trace, " "), "Report:engine-went-back"), "each tick sees it below")
+	require.Equal(t, []eth.L2BlockRef{c[5]}, w.dropped,
+		"dropped once, when it went back: later the blocks above its head are the ones it syncs")
+
+	// its sync failed, and it now calls the source's safe head INVALID: the
+	// report says the engine is the one that lost its state
+	w.invalid, w.notes = c[15].Hash, nil
+	v, done := w.drive(t, v, Tick{})
+	require.Error(t, done.Err)
+	i := slices.IndexFunc(w.notes, func(n Note) bool { return n.Kind == NoteInvalid })
+	require.True(t, i >= 0, "trace %v", w.trace)
+	require.True(t, w.notes[i].EngineLost)
+	require.True(t, v.EngineLost)
 }
 
 func TestStepLeavesTheViewItWasGiven(t *testing.T) {

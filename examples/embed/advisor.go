@@ -121,6 +121,9 @@ func (n *advisedNode) drive(ctx context.Context, ev reorg.Event) error {
 				n.rejected[e.Hash] = true
 			case reorg.Forgive:
 				delete(n.rejected, e.Ref.Hash)
+			case reorg.DropBlocksAbove:
+				// this node's engine keeps nothing above its head after a
+				// restart: nothing to drop
 			case reorg.Report:
 				if e.Note.Kind == reorg.NoteSafeAdvanced || e.Note.Kind == reorg.NoteUnsafeAdvanced {
 					fmt.Printf("advisor: %-15s unsafe %3d  safe %3d  finalized %3d\n", e.Note.Kind,

@@ -59,6 +59,7 @@ func TestEveryFlagRefusesAWrongValue(t *testing.T) {
 		{"rollup config failing its check", with("--l2.follow.source", remoteEL, "--rollup.config", failsCheck), "rollup.config", "block time"},
 		{"unknown source kind", with("--l2.follow.source", cl, "--source", "l3"), "source", "l3"},
 		{"follow source not a URL", with("--l2.follow.source", "ftp://remote"), "l2.follow.source", "scheme"},
+		{"engine debug RPC not a URL", with("--l2.follow.source", cl, "--engine.debug-rpc", "127.0.0.1:8545"), "engine.debug-rpc", "not a URL"},
 		{"quorum M above N", with("--source", "quorum", "--l2.follow.source", cl, "--l2.follow.source", remoteEL, "--l2.follow.quorum", "3"), "l2.follow.quorum", "out of range"},
 		{"quorum M negative", with("--source", "quorum", "--l2.follow.source", cl, "--l2.follow.source", remoteEL, "--l2.follow.quorum", "-1"), "l2.follow.quorum", "out of range"},
 		{"negative follow timeout", with("--l2.follow.source", cl, "--l2.follow.timeout", "-1s"), "l2.follow.timeout", "positive"},

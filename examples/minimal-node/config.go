@@ -38,6 +38,7 @@ const (
 type nodeConfig struct {
 	EngineURL        string
 	JWTSecretPath    string
+	EngineDebugURL   string // --engine.debug-rpc; empty: blocks above a rewound head are not dropped
 	RollupConfigPath string
 	Source           string   // sourceL2, sourceQuorum or sourceL1
 	FollowURLs       []string // one for sourceL2, at least two for sourceQuorum
@@ -83,6 +84,11 @@ func configFromCLI(c *cli.Context) (nodeConfig, error) {
 	}
 	if cfg.JWTSecretPath == "" {
 		return cfg, badFlag(flagJWTSecret, "required: the path of the engine's JWT secret file")
+	}
+	if cfg.EngineDebugURL = c.String(flagEngineDebug); cfg.EngineDebugURL != "" {
+		if err := checkURL(flagEngineDebug, cfg.EngineDebugURL); err != nil {
+			return cfg, err
+		}
 	}
 	cfg.Source = c.String(flagSource)
 	cfg.FollowURLs = c.StringSlice(flagFollowSource)

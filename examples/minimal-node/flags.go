@@ -18,6 +18,7 @@ func envVar(name string) []string {
 const (
 	flagEngine         = "engine"
 	flagJWTSecret      = "jwt-secret"
+	flagEngineDebug    = "engine.debug-rpc"
 	flagRollupConfig   = "rollup.config"
 	flagSource         = "source"
 	flagFollowSource   = "l2.follow.source"
@@ -50,6 +51,11 @@ func nodeFlags() []cli.Flag {
 			Usage: "the local execution engine's authenticated Engine API endpoint (op-geth's --authrpc), e.g. http://127.0.0.1:8551 (required)"},
 		&cli.StringFlag{Name: flagJWTSecret, EnvVars: envVar(flagJWTSecret),
 			Usage: "path to the engine's JWT secret: 32 bytes as hex, like op-node's --l2.jwt-secret (required)"},
+		&cli.StringFlag{Name: flagEngineDebug, EnvVars: envVar(flagEngineDebug),
+			Usage: "the same engine's plain JSON-RPC with the debug namespace (op-geth --http --http.api eth,debug, on loopback): " +
+				"when the engine comes back below the safe label after an unclean stop, the node has it drop the blocks it " +
+				"holds above its head without their state (debug_setHead), which it otherwise cannot execute again until " +
+				"it is re-synced. Optional"},
 		&cli.StringFlag{Name: flagRollupConfig, EnvVars: envVar(flagRollupConfig),
 			Usage: "path to op-node's rollup.json; when absent, the optimism_rollupConfig of the rollup-node remotes is used " +
 				"(for a quorum every rollup-node member is asked and all must describe the same chain)"},

@@ -113,11 +113,16 @@ func (n *node) setup(ctx context.Context) error {
 	if err := n.dialEngine(ctx, secret); err != nil {
 		return err
 	}
+	drop, err := n.dialEngineDebug(ctx)
+	if err != nil {
+		return err
+	}
 	if err := n.deriveFromL1(ctx, reg); err != nil {
 		return err
 	}
 	n.startLine = append(n.sourceDescription(), n.startLine...)
 	acfg := engineadapter.DefaultConfig()
+	acfg.Drop = drop
 	if n.cfg.Backfill {
 		acfg.SyncMode = reorg.Backfill
 		if acfg.Payloads, err = n.payloadProvider(ctx); err != nil {
@@ -201,6 +206,37 @@ func (n *node) dialEngine(ctx context.Context, secret eth.Bytes32) error {
 		"unsafe", heads[0].Number, "unsafe_hash", heads[0].Hash, "safe", heads[1].Number, "safe_hash", heads[1].Hash,
 		"finalized", heads[2].Number, "finalized_hash", heads[2].Hash)
 	return nil
+}
+
+// dialEngineDebug dials --engine.debug-rpc, if given, and checks that it
+// serves the engine's chain and the debug namespace.
+func (n *node) dialEngineDebug(ctx context.Context) (engineadapter.BlockDropper, error) {
+	url := n.cfg.EngineDebugURL
+	if url == "" {
+		return nil, nil
+	}
+	rpcClient, err := dialRPC(ctx, n.log, url, client.WithCallTimeout(startTimeout))
+	if err != nil {
+		return nil, badFlag(flagEngineDebug, "%s: %v", url, err)
+	}
+	n.closers = append(n.closers, rpcClient.Close)
+	var hexID hexutil.Big
+	if err := rpcClient.CallContext(ctx, &hexID, "eth_chainId"); err != nil {
+		return nil, badFlag(flagEngineDebug, "%s: reading its chain id: %v", url, err)
+	}
+	if id := hexID.ToInt(); id.Cmp(n.rollup.L2ChainID) != 0 {
+		return nil, badFlag(flagEngineDebug, "%s serves chain %s, the engine chain %s: it must be the engine's own RPC: %v",
+			url, id, n.rollup.L2ChainID, safesource.ErrWrongChain)
+	}
+	var modules map[string]string
+	if err := rpcClient.CallContext(ctx, &modules, "rpc_modules"); err != nil {
+		return nil, badFlag(flagEngineDebug, "%s: listing its namespaces (rpc_modules): %v", url, err)
+	}
+	if _, ok := modules["debug"]; !ok {
+		return nil, badFlag(flagEngineDebug, "%s does not serve the debug namespace (op-geth: add debug to --http.api)", url)
+	}
+	n.startLine = append(n.startLine, "engine_debug", url)
+	return engineadapter.DebugSetHead{RPC: rpcClient}, nil
 }
 
 // tryEngine is one attempt of dialEngine: on success n.engine is set and the

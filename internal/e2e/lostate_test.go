@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"flag"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,43 +18,60 @@ import (
 // notice, say why in an alarm naming the remedy, and bring the engine back to
 // the sequencer's safe and finalized heads without being restarted.
 //
-// It does not, on op-geth v1.101702.3-rc.7 with its default storage, so both
-// cases run only when asked for (-e2e.lostate):
-//   - backfill mode, no peers: in about half the runs op-geth comes back
-//     holding its blocks without their state, and its Engine API offers no way
-//     to execute them again. A forkchoice update to such a block finds it in
-//     the canonical index and, on an OP chain, moves nothing
-//     (eth/catalyst/api.go: neither SetCanonical, which would re-execute it
-//     from the nearest state, nor the "old head" branch runs); newPayload of a
-//     block it holds answers VALID without executing; a child answers ACCEPTED
-//     ("State not available"). The backfill stops at the first block it lacks.
-//   - EL-sync mode, peered with the sequencer's op-geth: passed 2 of 6 runs
-//     here. In the others op-geth's own sync from its peer fails on its
-//     stateless blocks, and it then answers INVALID ("links to previously
-//     rejected block") for the source's safe head, each time the node forgives
-//     that answer and sends the head again, until op-geth is restarted (its
-//     rejected-block memory is not on disk).
+// What op-geth v1.101702.3-rc.7 does after SIGKILL: it rewinds its head block
+// to genesis (the last state on disk) but keeps the headers, bodies and its
+// snap-sync marker above it, and so comes back in snap-sync mode ("snap-sync
+// incomplete"), in which newPayload imports nothing and a forkchoice update to
+// a block it holds moves nothing. Given the engine's debug RPC
+// (--engine.debug-rpc), the node has it drop those blocks (debug_setHead to
+// its head block); the engine process stays in snap-sync mode until it is
+// restarted, so the node's backfill meets SYNCING twice and the alarm asks
+// for a clean restart, which the test does as the operator would. After it,
+// op-geth is in full-sync mode and the running node backfills it.
 //
-// The node does its part in both (the alarm naming the remedy, forgiving the
-// INVALID answers for blocks the source vouches for, no restart of its own);
-// with --state.scheme hash the engine keeps its state through SIGKILL and
+// Always run:
+//   - backfill mode, no peers, with --engine.debug-rpc: passed 10 of 10 runs
+//     here, 4 of the last 5 only after the restart the alarm asked for.
+//
+// Run only with -e2e.lostate (open defects of op-geth, reproduced here):
+//   - EL-sync mode, peered with the sequencer's op-geth, with
+//     --engine.debug-rpc: passed 5 of 10. In the others op-geth's snap sync
+//     from its peer fails ("missing trie node … layer stale"), marks block 1
+//     bad, answers INVALID ("links to previously rejected block") for the
+//     source's safe head, and at its clean shutdown persists the half-synced
+//     state root as its disk layer, so that after the restart it still cannot
+//     import block 1. No Engine API call undoes that.
+//   - both modes without --engine.debug-rpc: op-geth keeps the blocks it holds
+//     without their state and stays in snap-sync mode across restarts.
+//
+// With --state.scheme hash the engine keeps its state through SIGKILL and
 // TestCrashInTheMiddleOfABackfill covers it.
 func TestEngineThatLostItsStateRecovers(t *testing.T) {
+	t.Run("backfill, no peers, dropping", func(t *testing.T) { engineLosesItsState(t, false, "backfill", true) })
 	if !*lostState {
-		t.Skip("reproduces an open defect of op-geth with its default storage after SIGKILL (see the comment); run with -e2e.lostate")
+		t.Log("the other cases reproduce open defects of op-geth (see the comment); run with -e2e.lostate")
+		return
 	}
-	t.Run("el-sync, peered", func(t *testing.T) { engineLosesItsState(t, true, "el-sync") })
-	t.Run("backfill, no peers", func(t *testing.T) { engineLosesItsState(t, false, "backfill") })
+	t.Run("el-sync, peered, dropping", func(t *testing.T) { engineLosesItsState(t, true, "el-sync", true) })
+	t.Run("el-sync, peered", func(t *testing.T) { engineLosesItsState(t, true, "el-sync", false) })
+	t.Run("backfill, no peers", func(t *testing.T) { engineLosesItsState(t, false, "backfill", false) })
 }
 
-func engineLosesItsState(t *testing.T, p2p bool, mode string) {
+// engineLosesItsState runs the scenario; drop gives the node the follower's
+// debug RPC (--engine.debug-rpc), so that it has op-geth drop the blocks it
+// kept above its rewound head.
+func engineLosesItsState(t *testing.T, p2p bool, mode string, drop bool) {
 	w := newWorld(t)
 	refs := w.build(40, 1)
 	w.label(refs[29], refs[19])
 	follower := w.follower("follower", p2p) // geth's default storage flags
-	node := startNode(t, "--engine", follower.AuthRPC(), "--jwt-secret", follower.JWTPath(),
+	args := []string{"--engine", follower.AuthRPC(), "--jwt-secret", follower.JWTPath(),
 		"--l2.follow.source", w.seq.HTTP(), "--l2.follow.kind", "el", "--rollup.config", writeRollupJSON(t, w.genesis.RollupConfig()),
-		"--sync.mode", mode, "--poll-interval", "200ms")
+		"--sync.mode", mode, "--poll-interval", "200ms"}
+	if drop {
+		args = append(args, "--engine.debug-rpc", follower.HTTP())
+	}
+	node := startNode(t, args...)
 	node.waitStarted(60 * time.Second)
 	requireLabels(w.ctx, t, follower.L2(t), refs[29], refs[19], node.stderr)
 
@@ -70,7 +88,17 @@ func engineLosesItsState(t *testing.T, p2p bool, mode string) {
 	more := w.build(5, 1)
 	w.label(more[2], more[0])
 	l2 := follower.L2(t)
-	if !labelsWithin(w, l2, more[2], more[0], 90*time.Second) {
+	converged := labelsWithin(w, l2, more[2], more[0], 30*time.Second)
+	if !converged && strings.Contains(node.stderr.String(), "Remedy: restart it cleanly") {
+		// op-geth came back in snap-sync mode, which imports no payload and,
+		// with no peers, never ends: the operator restarts it, as the alarm
+		// says; the node, still running, carries on
+		t.Logf("the node's alarm asked for a restart of the engine; restarting it cleanly")
+		follower.Restart(t)
+		l2 = follower.L2(t)
+		converged = labelsWithin(w, l2, more[2], more[0], 60*time.Second)
+	}
+	if !converged {
 		t.Fatalf("the engine did not recover; node log:\n%s\nfollower log:\n%s", node.stderr.String(), follower.LogTail(60))
 	}
 	if head.Number < refs[29].Number {
@@ -80,7 +108,7 @@ func engineLosesItsState(t *testing.T, p2p bool, mode string) {
 	node.stop()
 }
 
-var lostState = flag.Bool("e2e.lostate", false, "run TestEngineThatLostItsStateRecovers, which reproduces an open defect")
+var lostState = flag.Bool("e2e.lostate", false, "also run TestEngineThatLostItsStateRecovers's cases that reproduce open defects of op-geth (EL-sync mode peered, and no --engine.debug-rpc)")
 
 // labelsWithin reports whether the follower's safe and finalized heads become
 // safe and fin within d.

@@ -41,6 +41,9 @@ type ELConfig struct {
 	SyncDelay time.Duration
 	// Now is the EL's clock, for tests that step time by hand; nil: time.Now.
 	Now func() time.Time
+	// Debug serves debug_setHead, as op-geth with --http.api debug does (on
+	// this server, behind the JWT check unless NoAuth).
+	Debug bool
 }
 
 // EL is an in-memory execution engine served over HTTP JSON-RPC with
@@ -125,6 +128,11 @@ func startEL(tree *fakechain.Tree, cfg ELConfig, fail func(format string, args .
 	}
 	if err := srv.RegisterName("eth", &ethAPI{e}); err != nil {
 		return nil, fmt.Errorf("testutil: registering eth API: %w", err)
+	}
+	if cfg.Debug {
+		if err := srv.RegisterName("debug", &debugAPI{e}); err != nil {
+			return nil, fmt.Errorf("testutil: registering debug API: %w", err)
+		}
 	}
 	var jwtSecret []byte // nil: no JWT check
 	if !cfg.NoAuth {
@@ -265,6 +273,11 @@ func (e *EL) SetForceSyncing(on bool) {
 func (e *EL) DropAbove(n uint64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.dropAboveLocked(n)
+}
+
+// dropAboveLocked is DropAbove for callers that hold e.mu.
+func (e *EL) dropAboveLocked(n uint64) {
 	for h, b := range e.blocks {
 		if b.NumberU64() > n {
 			delete(e.blocks, h)
