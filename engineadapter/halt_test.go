@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/log"
 	"github.com/stretchr/testify/require"
 
 	"github.com/lightcl/lightcl/engineadapter"
 	"github.com/lightcl/lightcl/internal/fake/fakechain"
 	"github.com/lightcl/lightcl/internal/fake/fakeel"
+	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/safesource"
 )
 
@@ -81,4 +84,50 @@ func TestRefusedStatePutsTheHeadBack(t *testing.T) {
 	}
 	head, _, _ = r.labels()
 	require.Equal(t, r.ref(a[9]), head, "later ticks leave the head on the local chain")
+}
+
+// stallingSource answers nothing until the caller gives up.
+type stallingSource struct {
+	*chainSource
+	entered chan struct{}
+}
+
+func (s stallingSource) Heads(ctx context.Context) (safesource.Heads, error) {
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return safesource.Heads{}, ctx.Err()
+}
+
+// TestStopWhileATickWaitsLogsNoWarning: stopping Run while a tick waits on
+// the source cuts that tick short; that is no skipped tick worth a warning
+// (minimal-node's demo logged "Skipped tick … context canceled" at each
+// clean exit).
+func TestStopWhileATickWaitsLogsNoWarning(t *testing.T) {
+	tree := fakechain.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 10, tagA)
+	r := newRig(t, tree, fakeel.ELConfig{})
+	r.elHas(a[9], a[4], a[1])
+	src := stallingSource{chainSource: r.src, entered: make(chan struct{}, 1)}
+	var logs testutil.LogBuffer
+	ad, err := engineadapter.New(engineadapter.DefaultConfig(), r.engine, src,
+		log.NewLogger(log.NewTerminalHandlerWithLevel(&logs, log.LevelWarn, false)), nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ad.Run(ctx) }()
+	select {
+	case <-src.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first tick never asked the source")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context was cancelled")
+	}
+	require.NotContains(t, logs.String(), "Skipped tick")
 }
