@@ -1,16 +1,17 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"log/slog"
-	"net/url"
-	"strings"
+	"io"
 	"time"
 
+	oplog "github.com/ethereum-optimism/optimism/op-service/log"
+	opmetrics "github.com/ethereum-optimism/optimism/op-service/metrics"
+	oprpc "github.com/ethereum-optimism/optimism/op-service/rpc"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/urfave/cli/v2"
 
+	"github.com/lightcl/lightcl/safesource"
 	"github.com/lightcl/lightcl/safesource/remotel2"
 )
 
@@ -56,13 +57,9 @@ type nodeConfig struct {
 	UnsafeDisable    bool     // --l2.unsafe.disable
 	MaxResponse      int64    // --remote.max-response-mib, in bytes
 	PollInterval     time.Duration
-	RPCAddr          string
-	RPCPort          int // -1: off
-	MetricsEnabled   bool
-	MetricsAddr      string
-	MetricsPort      int
-	LogLevel         slog.Level
-	LogFormat        string
+	RPC              oprpc.CLIConfig     // ListenPort -1: off
+	Metrics          opmetrics.CLIConfig // --metrics.*
+	Log              oplog.CLIConfig     // --log.*
 }
 
 func configFromCLI(c *cli.Context) (nodeConfig, error) {
@@ -72,12 +69,9 @@ func configFromCLI(c *cli.Context) (nodeConfig, error) {
 		RollupConfigPath: c.String(flagRollupConfig),
 		FollowTimeout:    c.Duration(flagFollowTimeout),
 		PollInterval:     c.Duration(flagPollInterval),
-		RPCAddr:          c.String(flagRPCAddr),
-		RPCPort:          c.Int(flagRPCPort),
-		MetricsEnabled:   c.Bool(flagMetrics),
-		MetricsAddr:      c.String(flagMetricsAddr),
-		MetricsPort:      c.Int(flagMetricsPort),
-		LogFormat:        c.String(flagLogFormat),
+		RPC:              oprpc.ReadCLIConfig(c),
+		Metrics:          opmetrics.ReadCLIConfig(c),
+		Log:              oplog.ReadCLIConfig(c),
 	}
 	if err := checkURL(flagEngine, cfg.EngineURL); err != nil {
 		return cfg, err
@@ -141,17 +135,11 @@ func configFromCLI(c *cli.Context) (nodeConfig, error) {
 	if cfg.FollowTimeout <= 0 {
 		return cfg, badFlag(flagFollowTimeout, "%s: must be positive", cfg.FollowTimeout)
 	}
-	if cfg.RPCPort < -1 || cfg.RPCPort > 65535 {
-		return cfg, badFlag(flagRPCPort, "%d: want 0..65535, or -1 for off", cfg.RPCPort)
+	if p := cfg.RPC.ListenPort; p < -1 || p > 65535 {
+		return cfg, badFlag(flagRPCPort, "%d: want 0..65535, or -1 for off", p)
 	}
-	if cfg.MetricsPort < 0 || cfg.MetricsPort > 65535 {
-		return cfg, badFlag(flagMetricsPort, "%d: want 0..65535", cfg.MetricsPort)
-	}
-	if cfg.LogLevel, err = parseLevel(c.String(flagLogLevel)); err != nil {
-		return cfg, &flagError{flag: flagLogLevel, err: err}
-	}
-	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
-		return cfg, badFlag(flagLogFormat, "unknown format %q: want text or json", cfg.LogFormat)
+	if p := cfg.Metrics.ListenPort; p < 0 || p > 65535 { // checked even while off: the flag is wrong either way
+		return cfg, badFlag(flagMetricsPort, "%d: want 0..65535", p)
 	}
 	return cfg, nil
 }
@@ -251,44 +239,12 @@ func checkUnsafe(cfg nodeConfig) error {
 	return nil
 }
 
+// checkURL checks a flag's remote URL (safesource.CheckURL).
 func checkURL(flag, s string) error {
-	if s == "" {
-		return badFlag(flag, "required: a URL")
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return badFlag(flag, "%q is not a URL (want e.g. http://127.0.0.1:8545): %v", s, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ws" && u.Scheme != "wss" {
-		return badFlag(flag, "%q: scheme must be http, https, ws or wss", s)
-	}
-	if u.Host == "" {
-		return badFlag(flag, "%q has no host", s)
+	if err := safesource.CheckURL(s); err != nil {
+		return &flagError{flag: flag, err: err}
 	}
 	return nil
 }
 
-func parseLevel(s string) (slog.Level, error) {
-	switch strings.ToLower(s) {
-	case "trace":
-		return log.LevelTrace, nil
-	case "debug":
-		return log.LevelDebug, nil
-	case "info":
-		return log.LevelInfo, nil
-	case "warn":
-		return log.LevelWarn, nil
-	case "error":
-		return log.LevelError, nil
-	case "crit":
-		return log.LevelCrit, nil
-	}
-	return 0, errors.New("unknown level " + s + ": want trace, debug, info, warn, error or crit")
-}
-
-func newLogger(cfg nodeConfig, w interface{ Write([]byte) (int, error) }) log.Logger {
-	if cfg.LogFormat == "json" {
-		return log.NewLogger(log.JSONHandlerWithLevel(w, cfg.LogLevel))
-	}
-	return log.NewLogger(log.NewTerminalHandlerWithLevel(w, cfg.LogLevel, false))
-}
+func newLogger(cfg nodeConfig, w io.Writer) log.Logger { return oplog.NewLogger(w, cfg.Log) }

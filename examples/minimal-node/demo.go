@@ -14,6 +14,8 @@ import (
 
 	"github.com/ethereum-optimism/optimism/op-service/client"
 	"github.com/ethereum-optimism/optimism/op-service/eth"
+	oplog "github.com/ethereum-optimism/optimism/op-service/log"
+	oprpc "github.com/ethereum-optimism/optimism/op-service/rpc"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/urfave/cli/v2"
@@ -47,7 +49,7 @@ func demoCommand(stdout, stderr io.Writer) *cli.Command {
 			if poll <= 0 || poll > d/10 {
 				return badFlag(flagDemoInterval, "%s: want more than 0 and at most a tenth of --%s", poll, flagDuration)
 			}
-			level, err := parseLevel(c.String(flagDemoLogLevel))
+			level, err := oplog.LevelFromString(c.String(flagDemoLogLevel))
 			if err != nil {
 				return &flagError{flag: flagDemoLogLevel, err: err}
 			}
@@ -80,8 +82,9 @@ func runDemo(ctx context.Context, dc demoConfig, stdout, stderr io.Writer) error
 		EngineURL: w.engine.URL(), JWTSecretPath: w.jwtPath,
 		Source: sourceL2, FollowURLs: []string{w.remote.URL()}, FollowKind: remotel2.KindAuto, FollowTimeout: 2 * time.Second,
 		UnsafeURLs:   []string{w.remoteEL.WSURL()},
-		PollInterval: dc.poll, RPCAddr: "127.0.0.1", RPCPort: 0,
-		LogLevel: dc.level, LogFormat: "text",
+		PollInterval: dc.poll,
+		RPC:          oprpc.CLIConfig{ListenAddr: "127.0.0.1", ListenPort: 0},
+		Log:          oplog.CLIConfig{Level: dc.level, Format: oplog.FormatTerminal},
 	}
 	n, err := newNode(ctx, cfg, newLogger(cfg, stderr))
 	if err != nil {

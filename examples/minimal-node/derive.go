@@ -33,7 +33,7 @@ func (n *node) deriveFromL1(ctx context.Context, reg prometheus.Registerer) erro
 	}
 	var blobs l1derive.L1BlobsFetcher
 	if n.cfg.L1BeaconURL != "" {
-		quiet := log.NewLogger(minLevel{n.log.Handler(), log.LevelError})
+		quiet := quietLogger(n.log, log.LevelError)
 		blobs = sources.NewL1BeaconClient(sources.NewBeaconHTTPClient(client.NewBasicHTTPClient(n.cfg.L1BeaconURL, quiet,
 			client.WithTransport(rpclimit.Transport(nil, n.cfg.MaxResponse)))),
 			sources.L1BeaconClientConfig{})

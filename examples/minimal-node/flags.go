@@ -4,15 +4,23 @@ import (
 	"strings"
 	"time"
 
+	opservice "github.com/ethereum-optimism/optimism/op-service"
+	oplog "github.com/ethereum-optimism/optimism/op-service/log"
+	opmetrics "github.com/ethereum-optimism/optimism/op-service/metrics"
+	oprpc "github.com/ethereum-optimism/optimism/op-service/rpc"
 	"github.com/urfave/cli/v2"
 
 	"github.com/lightcl/lightcl/safesource/rpclimit"
 )
 
-// envVar is the environment variable that also sets a flag: LIGHTCL_ and the
-// flag's name in capitals with dots and dashes as underscores.
+// envPrefix starts the name of every environment variable that sets a flag.
+const envPrefix = "LIGHTCL"
+
+// envVar is the environment variable that also sets a flag, named as
+// op-service names its own: LIGHTCL_ and the flag's name in capitals with
+// dots and dashes as underscores.
 func envVar(name string) []string {
-	return []string{"LIGHTCL_" + strings.NewReplacer(".", "_", "-", "_").Replace(strings.ToUpper(name))}
+	return opservice.PrefixEnvVar(envPrefix, strings.NewReplacer(".", "_", "-", "_").Replace(strings.ToUpper(name)))
 }
 
 const (
@@ -36,21 +44,18 @@ const (
 	flagL1CrossCheck   = "l1.crosscheck"
 	flagL1CrossState   = "l1.crosscheck.state"
 	flagPollInterval   = "poll-interval"
-	flagRPCAddr        = "rpc.addr"
-	flagRPCPort        = "rpc.port"
-	flagMetrics        = "metrics.enabled"
-	flagMetricsAddr    = "metrics.addr"
-	flagMetricsPort    = "metrics.port"
-	flagLogLevel       = "log.level"
-	flagLogFormat      = "log.format"
+	flagRPCAddr        = oprpc.ListenAddrFlagName
+	flagRPCPort        = oprpc.PortFlagName
+	flagMetricsAddr    = opmetrics.ListenAddrFlagName
+	flagMetricsPort    = opmetrics.PortFlagName
 )
 
 func nodeFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: flagEngine, EnvVars: envVar(flagEngine),
-			Usage: "the local execution engine's authenticated Engine API endpoint (op-geth's --authrpc), e.g. http://127.0.0.1:8551 (required)"},
-		&cli.StringFlag{Name: flagJWTSecret, EnvVars: envVar(flagJWTSecret),
-			Usage: "path to the engine's JWT secret: 32 bytes as hex, like op-node's --l2.jwt-secret (required)"},
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: flagEngine, Aliases: []string{"l2"}, EnvVars: envVar(flagEngine),
+			Usage: "the local execution engine's authenticated Engine API endpoint (op-geth's --authrpc), e.g. http://127.0.0.1:8551 (required; --l2 as in op-node)"},
+		&cli.StringFlag{Name: flagJWTSecret, Aliases: []string{"l2.jwt-secret"}, EnvVars: envVar(flagJWTSecret),
+			Usage: "path to the engine's JWT secret: 32 bytes as hex (required; --l2.jwt-secret as in op-node)"},
 		&cli.StringFlag{Name: flagEngineDebug, EnvVars: envVar(flagEngineDebug),
 			Usage: "the same engine's plain JSON-RPC with the debug namespace (op-geth --http --http.api eth,debug, on loopback): " +
 				"when the engine comes back below the safe label after an unclean stop, the node has it drop the blocks it " +
@@ -99,19 +104,49 @@ func nodeFlags() []cli.Flag {
 				"a larger one fails the call. Raise it for a chain whose blocks, as JSON with their transactions, are larger"},
 		&cli.DurationFlag{Name: flagPollInterval, EnvVars: envVar(flagPollInterval), Value: 2 * time.Second,
 			Usage: "time between polls of the source"},
-		&cli.StringFlag{Name: flagRPCAddr, EnvVars: envVar(flagRPCAddr), Value: "127.0.0.1",
-			Usage: "status RPC listen address (answers optimism_syncStatus like op-node)"},
-		&cli.IntFlag{Name: flagRPCPort, EnvVars: envVar(flagRPCPort), Value: 9545,
-			Usage: "status RPC port; 0 picks a free port; -1 turns the status RPC off"},
-		&cli.BoolFlag{Name: flagMetrics, EnvVars: envVar(flagMetrics),
-			Usage: "serve Prometheus metrics"},
-		&cli.StringFlag{Name: flagMetricsAddr, EnvVars: envVar(flagMetricsAddr), Value: "127.0.0.1",
-			Usage: "metrics listen address"},
-		&cli.IntFlag{Name: flagMetricsPort, EnvVars: envVar(flagMetricsPort), Value: 7300,
-			Usage: "metrics port; 0 picks a free port"},
-		&cli.StringFlag{Name: flagLogLevel, EnvVars: envVar(flagLogLevel), Value: "info",
-			Usage: "log level: trace, debug, info, warn, error or crit"},
-		&cli.StringFlag{Name: flagLogFormat, EnvVars: envVar(flagLogFormat), Value: "text",
-			Usage: "log format: text or json"},
 	}
+	return append(append(append(flags, rpcFlags()...), metricsFlags()...), logFlags()...)
+}
+
+// rpcFlags are op-service's RPC server flags with minimal-node's defaults:
+// loopback, port 9545, and -1 to turn the status RPC off. There is no admin
+// API yet, so --rpc.enable-admin is left out.
+func rpcFlags() []cli.Flag {
+	var out []cli.Flag
+	for _, f := range oprpc.CLIFlagsWithCategory(envPrefix, "", oprpc.CLIConfig{ListenAddr: "127.0.0.1", ListenPort: 9545}) {
+		switch f := f.(type) {
+		case *cli.StringFlag: // rpc.addr
+			f.Usage = "status RPC listen address (answers optimism_syncStatus like op-node; /healthz for health checks)"
+		case *cli.IntFlag: // rpc.port
+			f.Usage = "status RPC port; 0 picks a free port; -1 turns the status RPC off"
+		case *cli.BoolFlag: // rpc.enable-admin
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// metricsFlags are op-service's metrics flags, listening on loopback unless
+// told otherwise.
+func metricsFlags() []cli.Flag {
+	flags := opmetrics.CLIFlags(envPrefix)
+	for _, f := range flags {
+		if f, ok := f.(*cli.StringFlag); ok && f.Name == opmetrics.ListenAddrFlagName {
+			f.Value = "127.0.0.1"
+		}
+	}
+	return flags
+}
+
+// logFlags are op-service's log flags (op-node's), with the terminal format,
+// which minimal-node has always printed, as the default.
+func logFlags() []cli.Flag {
+	flags := oplog.CLIFlags(envPrefix)
+	for _, f := range flags {
+		if f, ok := f.(*cli.GenericFlag); ok && f.Name == oplog.FormatFlagName {
+			f.Value = oplog.NewFormatFlagValue(oplog.FormatTerminal)
+		}
+	}
+	return flags
 }

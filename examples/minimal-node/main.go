@@ -23,6 +23,8 @@ import (
 	"strings"
 	"syscall"
 
+	oplog "github.com/ethereum-optimism/optimism/op-service/log"
+	"github.com/ethereum/go-ethereum/log"
 	"github.com/urfave/cli/v2"
 )
 
@@ -90,25 +92,16 @@ func runNode(ctx context.Context, cfg nodeConfig, logOut io.Writer) error {
 	return n.Run(ctx)
 }
 
-// minLevel passes on only records at or above min: op-service's RPC client
-// gets it, so that its "may connect later" warning does not precede the one-line
-// error of a failed start.
-type minLevel struct {
-	slog.Handler
-	min slog.Level
+// quietLogger passes on only logger's records at or above min, through
+// op-service's level filter: op-service's clients and servers get it, so that
+// their "may connect later" warnings and "registered API" lines do not precede
+// the one-line error of a failed start.
+func quietLogger(logger log.Logger, min slog.Level) log.Logger {
+	return log.NewLogger(oplog.NewDynamicLogHandler(min, logger.Handler()))
 }
 
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
-}
-
-func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return minLevel{h.Handler.WithAttrs(attrs), h.min}
-}
-
-func (h minLevel) WithGroup(name string) slog.Handler {
-	return minLevel{h.Handler.WithGroup(name), h.min}
-}
+// version is what optimism_version and the status RPC's /healthz answer.
+const version = "lightcl-minimal-node"
 
 type usageError struct{ err error }
 

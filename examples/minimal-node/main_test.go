@@ -62,6 +62,29 @@ func TestFollowsRemoteRollupNode(t *testing.T) {
 	p.stop(t)
 }
 
+// TestOpNodeFlagNamesAndHealth: op-node's names for the engine's flags
+// (--l2, --l2.jwt-secret) work as --engine and --jwt-secret, and the status
+// RPC answers op-service's /healthz with the version.
+func TestOpNodeFlagNamesAndHealth(t *testing.T) {
+	f := newFixture(t, 40)
+	rn := testutil.NewRollupNode(t, f.tree, fakerollup.RollupNodeConfig{})
+	rn.Follow(f.block(40), f.block(20), f.block(20), f.block(10), fakechain.L1Ref(3))
+	p := startProcess(t, nil, "--l2", f.el.URL(), "--l2.jwt-secret", f.jwt, "--l2.follow.source", rn.URL(),
+		"--poll-interval", "100ms", "--rpc.port", strconv.Itoa(f.rpcPort),
+		"--metrics.enabled", "--metrics.port", strconv.Itoa(f.promPort))
+	p.startLine(t)
+	f.checkFollows(t, p, 20, 10)
+
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", f.rpcPort))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var health struct{ Version string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&health))
+	require.Equal(t, "lightcl-minimal-node", health.Version)
+	p.stop(t)
+}
+
 func TestFollowsRemoteL2EL(t *testing.T) {
 	for _, viaEnv := range []bool{false, true} {
 		t.Run(map[bool]string{false: "flags", true: "env vars"}[viaEnv], func(t *testing.T) {
@@ -116,6 +139,8 @@ func TestStartErrors(t *testing.T) {
 		{"JWT file not 32 hex bytes", []string{"--engine", engine, "--jwt-secret", malformed, "--l2.follow.source", cl},
 			"jwt-secret", "32 hex"},
 		{"wrong JWT secret", []string{"--engine", engine, "--jwt-secret", testutil.WriteJWTSecret(t, fakeel.NewJWTSecret()), "--l2.follow.source", cl},
+			"jwt-secret", "401"},
+		{"wrong JWT secret, op-node's flag names", []string{"--l2", engine, "--l2.jwt-secret", testutil.WriteJWTSecret(t, fakeel.NewJWTSecret()), "--l2.follow.source", cl},
 			"jwt-secret", "401"},
 		{"source on another chain", with("--l2.follow.source", otherChain, "--rollup.config", rollupJSON), "l2.follow.source", "999"},
 		{"remote EL without rollup config", with("--l2.follow.source", remoteEL), "rollup.config", "required"},

@@ -8,23 +8,20 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/ethereum-optimism/optimism/op-node/rollup"
 	"github.com/ethereum-optimism/optimism/op-service/client"
 	"github.com/ethereum-optimism/optimism/op-service/eth"
+	opmetrics "github.com/ethereum-optimism/optimism/op-service/metrics"
 	oprpc "github.com/ethereum-optimism/optimism/op-service/rpc"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
 	"github.com/ethereum/go-ethereum"
-	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/log"
 	gethnode "github.com/ethereum/go-ethereum/node"
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/lightcl/lightcl/engineadapter"
 	"github.com/lightcl/lightcl/reorg"
@@ -60,8 +57,7 @@ type node struct {
 	// tipOffWarning: the source serves no payloads and no tip feed was given
 	tipOffWarning bool
 	adapter       *engineadapter.Adapter
-	servers       []*http.Server
-	listeners     []net.Listener
+	stops         []func(context.Context) error // the servers' Stop, for close
 	// StatusAddr and MetricsAddr are where the servers listen, once started.
 	StatusAddr, MetricsAddr string
 	closers                 []func()
@@ -154,17 +150,18 @@ func (n *node) setup(ctx context.Context) error {
 	}
 	// listen before the start-up line: a bad address is a start-up error,
 	// reported alone
-	if n.cfg.RPCPort >= 0 {
-		if n.StatusAddr, err = n.serve(ctx, flagRPCAddr, flagRPCPort, n.cfg.RPCAddr, n.cfg.RPCPort, newStatusHandler(n)); err != nil {
+	if n.cfg.RPC.ListenPort >= 0 {
+		if err := n.startStatusRPC(); err != nil {
 			return err
 		}
 	}
-	if n.cfg.MetricsEnabled {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		if n.MetricsAddr, err = n.serve(ctx, flagMetricsAddr, flagMetricsPort, n.cfg.MetricsAddr, n.cfg.MetricsPort, mux); err != nil {
-			return err
+	if n.cfg.Metrics.Enabled {
+		srv, err := opmetrics.StartServer(reg, n.cfg.Metrics.ListenAddr, n.cfg.Metrics.ListenPort)
+		if err != nil {
+			return listenError(flagMetricsAddr, flagMetricsPort, err)
 		}
+		n.stops = append(n.stops, srv.Stop)
+		n.MetricsAddr = srv.Addr().String()
 	}
 	n.log.Info("minimal-node starting", n.startLine...)
 	if n.tipOffWarning {
@@ -220,13 +217,8 @@ func (n *node) dialEngineDebug(ctx context.Context) (engineadapter.BlockDropper,
 		return nil, badFlag(flagEngineDebug, "%s: %v", url, err)
 	}
 	n.closers = append(n.closers, rpcClient.Close)
-	var hexID hexutil.Big
-	if err := rpcClient.CallContext(ctx, &hexID, "eth_chainId"); err != nil {
-		return nil, badFlag(flagEngineDebug, "%s: reading its chain id: %v", url, err)
-	}
-	if id := hexID.ToInt(); id.Cmp(n.rollup.L2ChainID) != 0 {
-		return nil, badFlag(flagEngineDebug, "%s serves chain %s, the engine chain %s: it must be the engine's own RPC: %v",
-			url, id, n.rollup.L2ChainID, safesource.ErrWrongChain)
+	if err := safesource.CheckChainID(ctx, rpcClient, url, n.rollup.L2ChainID); err != nil {
+		return nil, badFlag(flagEngineDebug, "it must be the engine's own RPC: %w", err)
 	}
 	var modules map[string]string
 	if err := rpcClient.CallContext(ctx, &modules, "rpc_modules"); err != nil {
@@ -255,18 +247,13 @@ func (n *node) tryEngine(ctx context.Context, secret eth.Bytes32) (*big.Int, [3]
 			rpcClient.Close()
 		}
 	}()
-	var hexID hexutil.Big
-	if err := rpcClient.CallContext(ctx, &hexID, "eth_chainId"); err != nil {
-		return nil, heads, err
-	}
-	id := hexID.ToInt()
-	if id.Cmp(n.rollup.L2ChainID) != 0 {
+	if err := safesource.CheckChainID(ctx, rpcClient, n.cfg.EngineURL, n.rollup.L2ChainID); errors.Is(err, safesource.ErrWrongChain) {
 		if n.cfg.RollupConfigPath == "" { // the config came from the source: the source is the odd one
-			return nil, heads, badFlag(flagFollowSource, "the rollup config from %s is for chain %s, and the engine at %s serves chain %s: %v",
-				n.configFrom, n.rollup.L2ChainID, n.cfg.EngineURL, id, safesource.ErrWrongChain)
+			return nil, heads, badFlag(flagFollowSource, "the rollup config from %s does not match the engine: %w", n.configFrom, err)
 		}
-		return nil, heads, badFlag(flagEngine, "the engine at %s serves chain %s, the rollup config chain %s: %v",
-			n.cfg.EngineURL, id, n.rollup.L2ChainID, safesource.ErrWrongChain)
+		return nil, heads, badFlag(flagEngine, "the engine: %w", err)
+	} else if err != nil {
+		return nil, heads, err
 	}
 	engine, err := sources.NewEngineClient(rpcClient, n.log, nil, sources.EngineClientDefaultConfig(n.rollup))
 	if err != nil {
@@ -284,7 +271,7 @@ func (n *node) tryEngine(ctx context.Context, secret eth.Bytes32) (*big.Int, [3]
 	ok = true
 	n.engine = engine
 	n.closers = append(n.closers, rpcClient.Close)
-	return id, heads, nil
+	return n.rollup.L2ChainID, heads, nil
 }
 
 // engineError names the flag to fix: a refused JWT is --jwt-secret's fault,
@@ -297,55 +284,48 @@ func engineError(url string, err error) error {
 	return badFlag(flagEngine, "the engine at %s: %v", url, err)
 }
 
-// serve listens on addr:port and serves h until Run ends. A failure names
-// addrFlag when the address does not resolve, portFlag otherwise.
-func (n *node) serve(ctx context.Context, addrFlag, portFlag, addr string, port int, h http.Handler) (string, error) {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
-	if err != nil {
-		var dnsErr *net.DNSError
-		if errors.As(err, &dnsErr) {
-			return "", &flagError{flag: addrFlag, err: err}
-		}
-		return "", &flagError{flag: portFlag, err: err}
+// startStatusRPC starts op-service's RPC server (with its /healthz) on
+// --rpc.addr and --rpc.port, serving the optimism_ and lightcl_ namespaces
+// until Run ends.
+func (n *node) startStatusRPC() error {
+	srv := oprpc.NewServer(n.cfg.RPC.ListenAddr, n.cfg.RPC.ListenPort, version,
+		oprpc.WithLogger(quietLogger(n.log, log.LevelWarn))) // its "registered API" lines would precede a failed start's one line
+	srv.AddAPI(rpc.API{Namespace: "optimism", Service: &statusAPI{n: n}})
+	srv.AddAPI(rpc.API{Namespace: "lightcl", Service: &lightclAPI{n: n}})
+	if err := srv.Start(); err != nil {
+		return listenError(flagRPCAddr, flagRPCPort, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	n.servers = append(n.servers, srv)
-	n.listeners = append(n.listeners, ln)
-	return ln.Addr().String(), nil
+	n.stops = append(n.stops, func(context.Context) error { return srv.Stop() })
+	n.StatusAddr = srv.Endpoint()
+	return nil
+}
+
+// listenError names addrFlag when the address does not resolve, portFlag
+// otherwise.
+func listenError(addrFlag, portFlag string, err error) error {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return &flagError{flag: addrFlag, err: err}
+	}
+	return &flagError{flag: portFlag, err: err}
 }
 
 // Run follows the source until ctx ends, then lets the tick in flight finish
-// and closes the servers.
+// and stops the servers.
 func (n *node) Run(ctx context.Context) error {
 	defer n.close()
-	g, gctx := errgroup.WithContext(ctx)
-	for i, srv := range n.servers {
-		ln := n.listeners[i]
-		g.Go(func() error {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("serving %s: %w", ln.Addr(), err)
-			}
-			return nil
-		})
-	}
-	g.Go(func() error {
-		err := n.adapter.Run(gctx)
-		n.log.Info("Adapter stopped; closing servers")
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		for _, srv := range n.servers {
-			_ = srv.Shutdown(sctx)
-		}
-		return err
-	})
-	return g.Wait()
+	err := n.adapter.Run(ctx)
+	n.log.Info("Adapter stopped; closing servers")
+	return err
 }
 
 func (n *node) close() {
-	for _, ln := range n.listeners {
-		_ = ln.Close() // already closed once served; closes them after a failed start
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, stop := range n.stops {
+		_ = stop(sctx)
 	}
+	n.stops = nil
 	for i := len(n.closers) - 1; i >= 0; i-- {
 		n.closers[i]()
 	}
@@ -390,7 +370,7 @@ func (n *node) dialChain(ctx context.Context, flag, url string, want *big.Int) (
 		if ctx.Err() != nil || errors.As(err, &fe) {
 			return nil, err
 		}
-		return nil, badFlag(flag, "%s: eth_chainId: %v", url, err)
+		return nil, badFlag(flag, "%s: %v", url, err)
 	}
 	n.closers = append(n.closers, rpcClient.Close)
 	return rpcClient, nil
@@ -403,14 +383,12 @@ func (n *node) tryChain(ctx context.Context, flag, url string, want *big.Int) (c
 	if err != nil {
 		return nil, err
 	}
-	var id hexutil.Big
-	if err := rpcClient.CallContext(ctx, &id, "eth_chainId"); err != nil {
+	if err := safesource.CheckChainID(ctx, rpcClient, url, want); err != nil {
 		rpcClient.Close()
+		if errors.Is(err, safesource.ErrWrongChain) {
+			return nil, &flagError{flag: flag, err: err}
+		}
 		return nil, err
-	}
-	if want == nil || id.ToInt().Cmp(want) != 0 {
-		rpcClient.Close()
-		return nil, badFlag(flag, "%s serves chain %s, the rollup config wants chain %s: %v", url, id.ToInt(), want, safesource.ErrWrongChain)
 	}
 	return rpcClient, nil
 }

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"net/http"
 	"time"
 
 	"github.com/ethereum-optimism/optimism/op-node/rollup"
 	"github.com/ethereum-optimism/optimism/op-service/eth"
-	"github.com/ethereum/go-ethereum/rpc"
 )
 
 // statusAPI answers the parts of op-node's optimism_ namespace that monitoring
@@ -38,7 +36,7 @@ func (api *statusAPI) RollupConfig(ctx context.Context) (*rollup.Config, error) 
 
 // Version answers optimism_version.
 func (api *statusAPI) Version(ctx context.Context) (string, error) {
-	return "lightcl-minimal-node", nil
+	return version, nil
 }
 
 // lightclAPI answers the lightcl_ namespace: what optimism_syncStatus has no
@@ -202,14 +200,4 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-func newStatusHandler(n *node) http.Handler {
-	srv := rpc.NewServer()
-	for name, api := range map[string]any{"optimism": &statusAPI{n: n}, "lightcl": &lightclAPI{n: n}} {
-		if err := srv.RegisterName(name, api); err != nil {
-			panic(err) // a programming error: the APIs' method sets are fixed
-		}
-	}
-	return srv
 }

@@ -81,7 +81,7 @@ func unreachable(err error) bool {
 // passed the flag checks is that nothing listens there yet, so the error wraps
 // safesource.ErrUnreachable.
 func dialRPC(ctx context.Context, logger log.Logger, url string, opts ...client.RPCOption) (client.RPC, error) {
-	quiet := log.NewLogger(minLevel{logger.Handler(), log.LevelError})
+	quiet := quietLogger(logger, log.LevelError)
 	c, err := client.NewRPC(ctx, quiet, url, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", safesource.ErrUnreachable, err)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/ethereum-optimism/optimism/op-node/rollup"
+
+	"github.com/lightcl/lightcl/safesource"
 )
 
 // Kind is the kind of remote node.
@@ -115,20 +117,8 @@ func (c Config) Check() error {
 }
 
 func checkURL(field, s string) error {
-	if s == "" {
-		return fmt.Errorf("remotel2: %s is empty", field)
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("remotel2: %s %q: %w", field, s, err)
-	}
-	switch u.Scheme {
-	case "http", "https", "ws", "wss":
-	default:
-		return fmt.Errorf("remotel2: %s %q: scheme must be http, https, ws or wss", field, s)
-	}
-	if u.Host == "" {
-		return fmt.Errorf("remotel2: %s %q has no host", field, s)
+	if err := safesource.CheckURL(s); err != nil {
+		return fmt.Errorf("remotel2: %s: %w", field, err)
 	}
 	return nil
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"math/big"
 	"strings"
 	"sync"
 	"time"
@@ -13,8 +11,8 @@ import (
 	"github.com/ethereum-optimism/optimism/op-node/rollup"
 	"github.com/ethereum-optimism/optimism/op-service/client"
 	"github.com/ethereum-optimism/optimism/op-service/eth"
+	oplog "github.com/ethereum-optimism/optimism/op-service/log"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
-	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/rpc"
 
@@ -72,7 +70,7 @@ func New(ctx context.Context, cfg Config, logger log.Logger, metrics Metrics) (*
 // timeout, every answer by maxResponse bytes (0: rpclimit's default).
 func dial(ctx context.Context, logger log.Logger, url string, timeout time.Duration, maxResponse int64) (client.RPC, error) {
 	// op-service's client warns before failing to dial; the error says it all
-	quiet := log.NewLogger(errorsOnly{logger.Handler()})
+	quiet := log.NewLogger(oplog.NewDynamicLogHandler(log.LevelError, logger.Handler()))
 	c, err := client.NewRPC(ctx, quiet, url,
 		client.WithConnectTimeout(timeout), client.WithCallTimeout(timeout), client.WithBatchCallTimeout(timeout),
 		client.WithGethRPCOptions(rpclimit.Options(maxResponse)...))
@@ -157,18 +155,12 @@ func isMethodNotFound(err error) bool {
 }
 
 func (s *Source) checkChainID(ctx context.Context, c client.RPC, url string) error {
-	want := s.cfg.RollupConfig.L2ChainID
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	var hexID hexutil.Big
-	err := c.CallContext(cctx, &hexID, "eth_chainId")
+	err := safesource.CheckChainID(cctx, c, url, s.cfg.RollupConfig.L2ChainID)
 	s.record("chain_id", err)
 	if err != nil {
-		return fmt.Errorf("%s: eth_chainId at %s: %w", s.cfg.Name, url, err)
-	}
-	id := (*big.Int)(&hexID)
-	if want == nil || id.Cmp(want) != 0 {
-		return fmt.Errorf("%s: %s serves chain %s, want %s: %w", s.cfg.Name, url, id, want, safesource.ErrWrongChain)
+		return fmt.Errorf("%s: %w", s.cfg.Name, err)
 	}
 	return nil
 }
@@ -260,16 +252,3 @@ func (s *Source) RemoteRollupConfig(ctx context.Context) (*rollup.Config, error)
 	}
 	return cfg, nil
 }
-
-// errorsOnly passes on only error records and above.
-type errorsOnly struct{ slog.Handler }
-
-func (h errorsOnly) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= log.LevelError && h.Handler.Enabled(ctx, l)
-}
-
-func (h errorsOnly) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return errorsOnly{h.Handler.WithAttrs(attrs)}
-}
-
-func (h errorsOnly) WithGroup(name string) slog.Handler { return errorsOnly{h.Handler.WithGroup(name)} }

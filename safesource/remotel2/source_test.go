@@ -245,7 +245,7 @@ func TestConfigCheck(t *testing.T) {
 		cfg  remotel2.Config
 		want string
 	}{
-		{"empty URL", remotel2.Config{}, "URL is empty"},
+		{"empty URL", remotel2.Config{}, "URL: required"},
 		{"bad scheme", remotel2.Config{URL: "ftp://x"}, "scheme"},
 		{"no host", remotel2.Config{URL: "http://"}, "no host"},
 		{"negative timeout", remotel2.Config{URL: "http://x", Timeout: -time.Second}, "Timeout"},

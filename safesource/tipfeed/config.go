@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/ethereum-optimism/optimism/op-node/rollup"
+
+	"github.com/lightcl/lightcl/safesource"
 )
 
 // Config configures a tip feed. Zero durations take their defaults.
@@ -62,20 +64,8 @@ func (c Config) withDefaults() Config {
 
 // Check reports the first field that is missing or out of range.
 func (c Config) Check() error {
-	if c.URL == "" {
-		return fmt.Errorf("tipfeed: URL is empty")
-	}
-	u, err := url.Parse(c.URL)
-	if err != nil {
-		return fmt.Errorf("tipfeed: URL %q: %w", c.URL, err)
-	}
-	switch u.Scheme {
-	case "http", "https", "ws", "wss":
-	default:
-		return fmt.Errorf("tipfeed: URL %q: scheme must be http, https, ws or wss", c.URL)
-	}
-	if u.Host == "" {
-		return fmt.Errorf("tipfeed: URL %q has no host", c.URL)
+	if err := safesource.CheckURL(c.URL); err != nil {
+		return fmt.Errorf("tipfeed: URL: %w", err)
 	}
 	switch {
 	case c.RollupConfig == nil:

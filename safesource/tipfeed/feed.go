@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/big"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,12 +91,8 @@ func New(ctx context.Context, cfg Config, logger log.Logger, metrics Metrics) (*
 func (r *Remote) checkChainID(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	id, err := guard(func() (*big.Int, error) { return r.l2.ChainID(cctx) })
-	if err != nil {
-		return fmt.Errorf("%s: eth_chainId at %s: %w", r.cfg.Name, r.cfg.URL, err)
-	}
-	if want := r.cfg.RollupConfig.L2ChainID; id == nil || id.Cmp(want) != 0 {
-		return fmt.Errorf("%s: %s serves chain %s, want %s: %w", r.cfg.Name, r.cfg.URL, id, want, safesource.ErrWrongChain)
+	if err := safesource.CheckChainID(cctx, r.rpc, r.cfg.URL, r.cfg.RollupConfig.L2ChainID); err != nil {
+		return fmt.Errorf("%s: %w", r.cfg.Name, err)
 	}
 	return nil
 }
