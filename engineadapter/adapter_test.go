@@ -578,3 +578,25 @@ func TestEngineThatWentBackDropsWhatItHeldAbove(t *testing.T) {
 	require.Equal(t, r.ref(a[14]), safe)
 	r.checkInvariants()
 }
+
+// TestSafeAdvancedCarriesTheSourceHeads: the event of a tick that moved safe
+// carries the source's answer it applied (a safe-head database pairs the safe
+// head with the answer's CurrentL1).
+func TestSafeAdvancedCarriesTheSourceHeads(t *testing.T) {
+	tree := fakechain.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
+	r := newRig(t, tree, fakeel.ELConfig{})
+	r.elHas(a[19], tree.Genesis(), tree.Genesis())
+	r.src.follow(a[29], 15, 5)
+	require.NoError(t, r.step())
+	var got []engineadapter.Event
+	for _, e := range r.events {
+		if e.Kind == engineadapter.SafeAdvanced {
+			got = append(got, e)
+		}
+	}
+	require.Len(t, got, 1)
+	require.Equal(t, r.ref(a[14]), got[0].New.Safe)
+	require.Equal(t, r.ref(a[14]), got[0].Heads.Safe, "the source's answer the tick applied")
+	require.Equal(t, r.ref(a[4]), got[0].Heads.Finalized)
+}

@@ -2,6 +2,7 @@ package engineadapter
 
 import (
 	"github.com/lightcl/lightcl/reorg"
+	"github.com/lightcl/lightcl/safesource"
 )
 
 // EventKind names what happened in a tick.
@@ -57,4 +58,8 @@ type Event struct {
 	Depth uint64
 	// Err is set for SourceFailed (and carries the reason for Halted).
 	Err error
+	// Heads is the source's answer the tick applied, for SafeAdvanced and
+	// Built (zero for the tip path's): its CurrentL1, where the source tells
+	// it, is the L1 block it had derived up to when it named that safe head.
+	Heads safesource.Heads
 }

@@ -65,7 +65,7 @@ func (a *Adapter) report(ctx context.Context, n reorg.Note) {
 	case reorg.NoteSafeLabelOnly:
 		a.log.Info("Engine still syncing; safe label moved", "safe", next.Safe.Number, "hash", next.Safe.Hash,
 			"unsafe", old.Unsafe.Number)
-		a.emit(Event{Kind: SafeAdvanced, Decision: d, Old: old, New: next})
+		a.emit(Event{Kind: SafeAdvanced, Decision: d, Old: old, New: next, Heads: n.Heads})
 
 	case reorg.NoteBackfillFailed:
 		a.log.Error("Backfill stopped", "err", n.Err)
@@ -135,14 +135,14 @@ func (a *Adapter) report(ctx context.Context, n reorg.Note) {
 	case reorg.NoteSafeAdvanced:
 		a.log.Info("Safe head moved", "action", d.Action, "safe", next.Safe.Number, "hash", next.Safe.Hash,
 			"unsafe", next.Unsafe.Number)
-		a.emit(Event{Kind: SafeAdvanced, Decision: d, Old: old, New: next})
+		a.emit(Event{Kind: SafeAdvanced, Decision: d, Old: old, New: next, Heads: n.Heads})
 
 	case reorg.NoteFinalizedAdvanced:
 		a.log.Info("Finalized head moved", "finalized", next.Finalized.Number, "hash", next.Finalized.Hash)
 		a.emit(Event{Kind: FinalizedAdvanced, Decision: d, Old: old, New: next})
 
 	case reorg.NoteBuilt: // the build logs the block
-		a.emit(Event{Kind: Built, Decision: d, Old: old, New: next})
+		a.emit(Event{Kind: Built, Decision: d, Old: old, New: next, Heads: n.Heads})
 
 	case reorg.NoteTipIgnored:
 		a.log.Debug("Tip ignored", "number", n.Block.Number, "hash", n.Block.Hash, "reason", n.Tip.Reason)

@@ -210,7 +210,9 @@ type Note struct {
 	IsTip bool
 	// Old and New are the local views before and after.
 	Old, New Local
-	// Heads is the source's answer the decision was taken on.
+	// Heads is the source's answer the decision was taken on: set for
+	// NoteSkipped, NoteHalted, NoteSafeLabelOnly, NoteSafeAdvanced and
+	// NoteBuilt.
 	Heads safesource.Heads
 	// Engine is what the engine said its labels were (NoteEngineRead,
 	// NoteEngineWentBack); FinalizedKept as in NoteEngineWentBack.

@@ -470,7 +470,7 @@ func (s *stepper) decideTick() {
 		s.v.SourceHeads = in.Heads
 		s.v.Local = d.Next
 		s.v.HeadOnSafe = false // the engine's head is not on the new safe head's chain yet
-		s.report(Note{Kind: NoteSafeLabelOnly, Decision: d, Old: old, New: d.Next})
+		s.report(Note{Kind: NoteSafeLabelOnly, Decision: d, Old: old, New: d.Next, Heads: in.Heads})
 		s.askBuild()
 	case CatchUp, Consolidate, Reorg:
 		s.v.SourceHeads = in.Heads
@@ -570,7 +570,7 @@ func (s *stepper) onForkchoice(e ForkchoiceAnswered) {
 	}
 	s.reportReorg(d, old)
 	if s.v.Local.Safe != old.Safe {
-		s.report(Note{Kind: NoteSafeAdvanced, Decision: d, Old: old, New: s.v.Local})
+		s.report(Note{Kind: NoteSafeAdvanced, Decision: d, Old: old, New: s.v.Local, Heads: s.v.SourceHeads})
 	}
 	if s.v.Local.Finalized != old.Finalized {
 		s.report(Note{Kind: NoteFinalizedAdvanced, Decision: d, Old: old, New: s.v.Local})
@@ -717,7 +717,7 @@ func (s *stepper) onBuilt(e BlockBuilt) {
 		s.v.HeadOnSafe = false // not checked here: the tip path reads the engine if it needs to know
 		s.v.Syncing = false
 		s.reportReorg(d, old)
-		s.report(Note{Kind: NoteBuilt, Decision: d, Old: old, New: s.v.Local})
+		s.report(Note{Kind: NoteBuilt, Decision: d, Old: old, New: s.v.Local, Heads: s.v.SourceHeads})
 		s.finish(nil)
 		s.out[len(s.out)-1] = withTickNow(s.out[len(s.out)-1])
 	}

@@ -57,6 +57,7 @@ type nodeConfig struct {
 	UnsafeDisable    bool     // --l2.unsafe.disable
 	MaxResponse      int64    // --remote.max-response-mib, in bytes
 	PollInterval     time.Duration
+	SafeDBPath       string              // --safedb.path; empty: no safe-head database
 	RPC              oprpc.CLIConfig     // ListenPort -1: off
 	Metrics          opmetrics.CLIConfig // --metrics.*
 	Log              oplog.CLIConfig     // --log.*
@@ -69,6 +70,7 @@ func configFromCLI(c *cli.Context) (nodeConfig, error) {
 		RollupConfigPath: c.String(flagRollupConfig),
 		FollowTimeout:    c.Duration(flagFollowTimeout),
 		PollInterval:     c.Duration(flagPollInterval),
+		SafeDBPath:       c.String(flagSafeDB),
 		RPC:              oprpc.ReadCLIConfig(c),
 		Metrics:          opmetrics.ReadCLIConfig(c),
 		Log:              oplog.ReadCLIConfig(c),

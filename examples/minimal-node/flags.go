@@ -44,6 +44,7 @@ const (
 	flagL1CrossCheck   = "l1.crosscheck"
 	flagL1CrossState   = "l1.crosscheck.state"
 	flagPollInterval   = "poll-interval"
+	flagSafeDB         = "safedb.path"
 	flagRPCAddr        = oprpc.ListenAddrFlagName
 	flagRPCPort        = oprpc.PortFlagName
 	flagMetricsAddr    = opmetrics.ListenAddrFlagName
@@ -104,6 +105,10 @@ func nodeFlags() []cli.Flag {
 				"a larger one fails the call. Raise it for a chain whose blocks, as JSON with their transactions, are larger"},
 		&cli.DurationFlag{Name: flagPollInterval, EnvVars: envVar(flagPollInterval), Value: 2 * time.Second,
 			Usage: "time between polls of the source"},
+		&cli.StringFlag{Name: flagSafeDB, EnvVars: envVar(flagSafeDB),
+			Usage: "a directory for the safe-head database (op-node's, on pebble), as op-node's --safedb.path: each safe head is recorded " +
+				"with the L1 block its source derived it up to, for optimism_safeHeadAtL1Block. Needs a rollup-node source or --" +
+				flagSource + " " + sourceL1 + ". Default: none"},
 	}
 	return append(append(append(flags, rpcFlags()...), metricsFlags()...), logFlags()...)
 }

@@ -57,6 +57,7 @@ type node struct {
 	// tipOffWarning: the source serves no payloads and no tip feed was given
 	tipOffWarning bool
 	adapter       *engineadapter.Adapter
+	safeHeads     *safeHeads // nil without --safedb.path
 	stops         []func(context.Context) error // the servers' Stop, for close
 	// StatusAddr and MetricsAddr are where the servers listen, once started.
 	StatusAddr, MetricsAddr string
@@ -147,6 +148,12 @@ func (n *node) setup(ctx context.Context) error {
 	n.adapter, err = engineadapter.New(acfg, n.engine, n.source, n.log, adapterMetrics)
 	if err != nil {
 		return err
+	}
+	if err := n.openSafeHeads(); err != nil {
+		return err
+	}
+	if n.safeHeads != nil {
+		n.adapter.OnEvent(n.safeHeads.record)
 	}
 	// listen before the start-up line: a bad address is a start-up error,
 	// reported alone
