@@ -57,7 +57,7 @@ type node struct {
 	// tipOffWarning: the source serves no payloads and no tip feed was given
 	tipOffWarning bool
 	adapter       *engineadapter.Adapter
-	safeHeads     *safeHeads // nil without --safedb.path
+	safeHeads     *safeHeads                    // nil without --safedb.path
 	stops         []func(context.Context) error // the servers' Stop, for close
 	// StatusAddr and MetricsAddr are where the servers listen, once started.
 	StatusAddr, MetricsAddr string
