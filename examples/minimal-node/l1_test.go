@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/stretchr/testify/require"
 
 	"github.com/lightcl/lightcl/internal/fake/fakechain"
@@ -43,6 +44,12 @@ func TestL1VerifiedFollowing(t *testing.T) {
 	require.Equal(t, uint64(10), fin.Number, "finalized 25 (L1 origin 4) is not claimed ahead of L1 finality")
 	l1.SetLabels(6, 5)
 	f.checkFollows(t, p, 30, 25)
+	// optimism_syncStatus's L1 fields are the L1 blocks the verifier read to
+	// check finalized 25 (a batch of latest, safe and finalized)
+	st := f.syncStatus(t)
+	require.NotNil(t, st)
+	require.Equal(t, [3]eth.L1BlockRef{l1.Head(), l1.Safe(), l1.Finalized()}, [3]eth.L1BlockRef{st.HeadL1, st.SafeL1, st.FinalizedL1},
+		"head_l1, safe_l1, finalized_l1")
 	p.stop(t)
 }
 
@@ -54,6 +61,10 @@ func TestL1VerificationOff(t *testing.T) {
 	p := f.start(t, false, map[string]string{"l2.follow.source": rn.URL(), "l1": l1.URL(), "l1.verify": "false"})
 	f.checkFollows(t, p, 20, 10)
 	require.Contains(t, p.stderr.String(), "trusted blindly")
+	st := f.syncStatus(t)
+	require.NotNil(t, st)
+	require.Equal(t, [3]eth.L1BlockRef{}, [3]eth.L1BlockRef{st.HeadL1, st.SafeL1, st.FinalizedL1},
+		"nothing read from L1: no L1 fields, never a guess")
 	p.stop(t)
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/lightcl/lightcl/reorg"
 	"github.com/lightcl/lightcl/safesource"
 	"github.com/lightcl/lightcl/safesource/l1derive"
+	"github.com/lightcl/lightcl/safesource/l1verify"
 	"github.com/lightcl/lightcl/safesource/quorum"
 	"github.com/lightcl/lightcl/safesource/remotel2"
 	"github.com/lightcl/lightcl/safesource/rpclimit"
@@ -49,11 +50,12 @@ type node struct {
 	rollup   *rollup.Config
 	engine   *sources.EngineClient
 	source   safesource.SafeHeadSource
-	members  []*lateMember     // the remotes, in flag order; a quorum's may not be checked yet
-	quorum   *quorum.Quorum    // nil unless --source quorum
-	deriver  *l1derive.Source  // nil unless --source l1 or --l1.crosscheck
-	tipFeeds []*tipfeed.Remote // the tip feeds, in flag order; none when tip following is off
-	tipDesc  string            // the tip feeds' URLs, or why there are none
+	members  []*lateMember      // the remotes, in flag order; a quorum's may not be checked yet
+	quorum   *quorum.Quorum     // nil unless --source quorum
+	deriver  *l1derive.Source   // nil unless --source l1 or --l1.crosscheck
+	verifier *l1verify.Verifier // nil unless --l1 verifies the source's heads
+	tipFeeds []*tipfeed.Remote  // the tip feeds, in flag order; none when tip following is off
+	tipDesc  string             // the tip feeds' URLs, or why there are none
 	// tipOffWarning: the source serves no payloads and no tip feed was given
 	tipOffWarning bool
 	adapter       *engineadapter.Adapter
@@ -299,6 +301,9 @@ func (n *node) startStatusRPC() error {
 		oprpc.WithLogger(quietLogger(n.log, log.LevelWarn))) // its "registered API" lines would precede a failed start's one line
 	srv.AddAPI(rpc.API{Namespace: "optimism", Service: &statusAPI{n: n}})
 	srv.AddAPI(rpc.API{Namespace: "lightcl", Service: &lightclAPI{n: n}})
+	if n.cfg.RPC.EnableAdmin {
+		srv.AddAPI(rpc.API{Namespace: "admin", Service: &adminAPI{n: n}})
+	}
 	if err := srv.Start(); err != nil {
 		return listenError(flagRPCAddr, flagRPCPort, err)
 	}

@@ -103,6 +103,7 @@ func (n *node) verifyAgainstL1(ctx context.Context, reg prometheus.Registerer, m
 		}
 	}
 	n.l1Verify = n.cfg.L1URL
+	n.verifier = v
 	return nil
 }
 

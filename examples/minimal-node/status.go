@@ -14,19 +14,27 @@ type statusAPI struct{ n *node }
 
 // SyncStatus answers optimism_syncStatus in op-node's JSON shape: unsafe_l2,
 // safe_l2 and finalized_l2 are the local engine's heads as the adapter set
-// them; local_safe_l2 is the local safe head (this node derives nothing of its
-// own); current_l1 is the source's, where it tells (a quorum does not: its
-// members' L1 views are not agreed on, so current_l1 stays zero).
+// them (unsafe_l2 moves with the tip path); local_safe_l2 and
+// pending_safe_l2 are the safe head (this node derives nothing of its own);
+// current_l1 is the source's, where it tells (a quorum does not: its members'
+// L1 views are not agreed on). head_l1, safe_l1 and finalized_l1 are the L1
+// blocks the L1 verifier (--l1) last read in its own requests, no request is
+// made for them; without --l1 verification they stay zero, never a guess.
 func (api *statusAPI) SyncStatus(ctx context.Context) (*eth.SyncStatus, error) {
 	st := api.n.adapter.Status()
-	return &eth.SyncStatus{
+	out := &eth.SyncStatus{
 		UnsafeL2:      st.Unsafe,
 		SafeL2:        st.Safe,
 		LocalSafeL2:   st.Safe,
 		PendingSafeL2: st.Safe,
 		FinalizedL2:   st.Finalized,
 		CurrentL1:     st.SourceHeads.CurrentL1,
-	}, nil
+	}
+	if v := api.n.verifier; v != nil {
+		l1 := v.Status()
+		out.HeadL1, out.SafeL1, out.FinalizedL1 = l1.L1Head, l1.L1Safe, l1.L1Finalized
+	}
+	return out, nil
 }
 
 // RollupConfig answers optimism_rollupConfig with the config in use.

@@ -47,6 +47,11 @@
 // wrapped sources (the members of a quorum, say), which then share its cache
 // and its L1 head reads.
 //
+// Verifier.Status reports L1's head, safe and finalized blocks (op-node's
+// optimism_syncStatus head_l1, safe_l1 and finalized_l1) from the reads the
+// checks make, with no request of their own: RPCSource's batched request
+// carries L1's safe block too. See VerifierStatus for how fresh each is.
+//
 // The package does not judge L2 blocks themselves: whether the heads are on
 // the local finalized chain is for the engine adapter, and whether they agree
 // with other sources is for the quorum source. It does not derive anything

@@ -15,7 +15,7 @@ const (
 // L1 call kinds, the closed set of RecordL1Call's kind label.
 const (
 	CallLatest          = "latest"           // the L1 head, once per call (shared by concurrent calls)
-	CallLatestFinalized = "latest_finalized" // CallLatest with L1's finalized block in the same batched request (RPCSource)
+	CallLatestFinalized = "latest_finalized" // CallLatest with L1's safe and finalized blocks in the same batched request (RPCSource)
 	CallFinalized       = "finalized"        // L1's finalized block, when a finalized claim passes the last one seen
 	CallByNumber        = "by_number"        // a height not in the cache
 )

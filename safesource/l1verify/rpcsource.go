@@ -14,8 +14,9 @@ import (
 )
 
 // RPCSource is an L1Source over op-service's client.RPC that can also read
-// the L1 head and finalized block in one batched request (L1Heads), which a
-// Verifier uses so that a tick costs one request even when L1 finality moves.
+// the L1 head, safe and finalized blocks in one batched request (L1Heads),
+// which a Verifier uses so that a tick costs one request even when L1
+// finality moves, and so that its Status reports L1's safe block at no cost.
 // Every header is checked as sources.L1Client checks it (the hash recomputed
 // from the fields; pre-merge headers allowed), but nothing is cached: the
 // Verifier keeps its own cache. Safe for concurrent use.
@@ -31,8 +32,8 @@ var (
 // NewRPCSource returns an RPCSource that reads L1 through c.
 func NewRPCSource(c client.RPC) *RPCSource { return &RPCSource{rpc: c} }
 
-// L1BlockRefByLabel returns the block a label ("latest", "finalized") points
-// at; a label the node has no block for yet wraps ethereum.NotFound.
+// L1BlockRefByLabel returns the block a label ("latest", "safe",
+// "finalized") points at; a label the node has no block for yet wraps ethereum.NotFound.
 func (s *RPCSource) L1BlockRefByLabel(ctx context.Context, label eth.BlockLabel) (eth.L1BlockRef, error) {
 	var hdr *sources.RPCHeader
 	err := s.rpc.CallContext(ctx, &hdr, "eth_getBlockByNumber", string(label), false)
@@ -47,30 +48,43 @@ func (s *RPCSource) L1BlockRefByNumber(ctx context.Context, num uint64) (eth.L1B
 	return blockRef(hdr, err, fmt.Sprintf("block %d", num), &num)
 }
 
-// L1Heads reads the L1 head ("latest") and finalized block in one batched
-// request. finalized is zero when the node has no finalized block yet; any
-// other failure of either read is an error.
-func (s *RPCSource) L1Heads(ctx context.Context) (latest, finalized eth.L1BlockRef, err error) {
-	var latestHdr, finalizedHdr *sources.RPCHeader
+// L1Heads reads the L1 head ("latest"), safe and finalized blocks in one
+// batched request. safe and finalized are zero when the node has no such
+// block yet (a null answer, or geth's "safe block not found"); any other
+// failure of any of the three reads is an error.
+func (s *RPCSource) L1Heads(ctx context.Context) (latest, safe, finalized eth.L1BlockRef, err error) {
+	var latestHdr, safeHdr, finalizedHdr *sources.RPCHeader
 	batch := []rpc.BatchElem{
 		{Method: "eth_getBlockByNumber", Args: []any{string(eth.Unsafe), false}, Result: &latestHdr},
+		{Method: "eth_getBlockByNumber", Args: []any{string(eth.Safe), false}, Result: &safeHdr},
 		{Method: "eth_getBlockByNumber", Args: []any{string(eth.Finalized), false}, Result: &finalizedHdr},
 	}
 	if err := s.rpc.BatchCallContext(ctx, batch); err != nil {
-		return eth.L1BlockRef{}, eth.L1BlockRef{}, fmt.Errorf("reading the L1 head and finalized block: %w", err)
+		return eth.L1BlockRef{}, eth.L1BlockRef{}, eth.L1BlockRef{}, fmt.Errorf("reading the L1 head, safe and finalized blocks: %w", err)
 	}
 	latest, err = blockRef(latestHdr, batch[0].Error, string(eth.Unsafe), nil)
 	if err != nil {
-		return eth.L1BlockRef{}, eth.L1BlockRef{}, err
+		return eth.L1BlockRef{}, eth.L1BlockRef{}, eth.L1BlockRef{}, err
 	}
-	finalized, err = blockRef(finalizedHdr, batch[1].Error, string(eth.Finalized), nil)
-	if errors.Is(err, ethereum.NotFound) {
-		return latest, eth.L1BlockRef{}, nil
-	}
+	safe, err = labelRef(safeHdr, batch[1].Error, eth.Safe)
 	if err != nil {
-		return eth.L1BlockRef{}, eth.L1BlockRef{}, err
+		return eth.L1BlockRef{}, eth.L1BlockRef{}, eth.L1BlockRef{}, err
 	}
-	return latest, finalized, nil
+	finalized, err = labelRef(finalizedHdr, batch[2].Error, eth.Finalized)
+	if err != nil {
+		return eth.L1BlockRef{}, eth.L1BlockRef{}, eth.L1BlockRef{}, err
+	}
+	return latest, safe, finalized, nil
+}
+
+// labelRef is blockRef for a label L1 may have no block for yet: that gives a
+// zero ref, not an error.
+func labelRef(hdr *sources.RPCHeader, err error, label eth.BlockLabel) (eth.L1BlockRef, error) {
+	ref, err := blockRef(hdr, err, string(label), nil)
+	if errors.Is(err, ethereum.NotFound) {
+		return eth.L1BlockRef{}, nil
+	}
+	return ref, err
 }
 
 // blockRef checks one eth_getBlockByNumber answer for what (a label, or

@@ -125,9 +125,10 @@ func TestRPCSourceMatchesL1Client(t *testing.T) {
 				require.NoError(t, err)
 				require.Equal(t, want, got, label)
 			}
-			latest, finalized, err := ours.L1Heads(ctx)
+			latest, safe, finalized, err := ours.L1Heads(ctx)
 			require.NoError(t, err)
 			require.Equal(t, l1.Head(), latest)
+			require.Equal(t, l1.Safe(), safe)
 			require.Equal(t, l1.Finalized(), finalized)
 
 			_, err = theirs.L1BlockRefByNumber(ctx, head+1)
@@ -188,7 +189,7 @@ func TestRPCSourceRefusesBadAnswers(t *testing.T) {
 			check("by number", err)
 			_, err = s.L1BlockRefByLabel(ctx, eth.Unsafe)
 			check("by label", err)
-			_, _, err = s.L1Heads(ctx)
+			_, _, _, err = s.L1Heads(ctx)
 			check("L1Heads", err)
 		})
 	}
@@ -206,24 +207,43 @@ func TestRPCSourceRefusesBadAnswers(t *testing.T) {
 			}
 			return raw
 		}})
-		latest, finalized, err := s.L1Heads(ctx)
+		latest, safe, finalized, err := s.L1Heads(ctx)
 		require.NoError(t, err)
 		require.Equal(t, l1.Head(), latest)
+		require.Equal(t, l1.Safe(), safe)
 		require.Zero(t, finalized, "zero, not an error")
 		_, err = s.L1BlockRefByLabel(ctx, eth.Finalized)
 		require.ErrorIs(t, err, ethereum.NotFound)
 	})
 
-	t.Run("a tampered finalized block", func(t *testing.T) {
+	t.Run("no safe block yet", func(t *testing.T) {
 		s := l1verify.NewRPCSource(&lyingRPC{RPC: honest, edit: func(arg string, raw json.RawMessage) json.RawMessage {
-			if arg == string(eth.Finalized) {
-				return setField(raw, "stateRoot", otherRoot)
+			if arg == string(eth.Safe) {
+				return json.RawMessage("null")
 			}
 			return raw
 		}})
-		_, _, err := s.L1Heads(ctx)
-		require.ErrorContains(t, err, "reading L1 finalized: failed to verify block hash")
+		latest, safe, finalized, err := s.L1Heads(ctx)
+		require.NoError(t, err)
+		require.Equal(t, l1.Head(), latest)
+		require.Zero(t, safe, "zero, not an error")
+		require.Equal(t, l1.Finalized(), finalized)
+		_, err = s.L1BlockRefByLabel(ctx, eth.Safe)
+		require.ErrorIs(t, err, ethereum.NotFound)
 	})
+
+	for _, label := range []eth.BlockLabel{eth.Safe, eth.Finalized} {
+		t.Run("a tampered "+string(label)+" block", func(t *testing.T) {
+			s := l1verify.NewRPCSource(&lyingRPC{RPC: honest, edit: func(arg string, raw json.RawMessage) json.RawMessage {
+				if arg == string(label) {
+					return setField(raw, "stateRoot", otherRoot)
+				}
+				return raw
+			}})
+			_, _, _, err := s.L1Heads(ctx)
+			require.ErrorContains(t, err, "reading L1 "+string(label)+": failed to verify block hash")
+		})
+	}
 
 	t.Run("malformed JSON-RPC", func(t *testing.T) {
 		l1 := testutil.NewL1(t, fakel1.L1Config{Head: 10})
@@ -233,7 +253,7 @@ func TestRPCSourceRefusesBadAnswers(t *testing.T) {
 		require.Error(t, err)
 		_, err = s.L1BlockRefByLabel(ctx, eth.Finalized)
 		require.Error(t, err)
-		_, _, err = s.L1Heads(ctx)
+		_, _, _, err = s.L1Heads(ctx)
 		require.Error(t, err)
 	})
 }
@@ -248,16 +268,19 @@ func TestRPCSourceSteadyStateCostsOneRequestPerTick(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			l1 := testutil.NewL1(t, fakel1.L1Config{Head: 20, Linked: true})
-			rpcs := &countingRPC{RPC: dialRPC(t, l1.URL())}
-			var requests0, batches0, server0 int
+			proxy := newL1Proxy(t, l1.URL())
+			rpcs := &countingRPC{RPC: dialRPC(t, proxy.url)}
+			var requests0, batches0, server0, http0 int
 			advances := steadyState(t, l1, l1verify.NewRPCSource(rpcs), tt.finalityAdvance, func() {
 				requests0, batches0 = rpcs.requests()
 				server0 = serverCalls(l1)
+				http0 = proxy.Requests()
 			})
 			requests, batches := rpcs.requests()
 			perTick := float64(requests-requests0) / steadyTicks
 			t.Logf("steady state over %d ticks through RPCSource: %.3f L1 requests per tick (%d batched; %.3f eth_getBlockByNumber calls per tick; L1 finality advanced %d times)",
 				steadyTicks, perTick, batches-batches0, float64(serverCalls(l1)-server0)/steadyTicks, advances)
+			require.Equal(t, requests-requests0, proxy.Requests()-http0, "the L1 node's HTTP server saw the same requests")
 			require.LessOrEqual(t, perTick, 1.0, "at most one L1 request per tick on average")
 			if tt.finalityAdvance {
 				require.Positive(t, advances)
@@ -269,6 +292,7 @@ func TestRPCSourceSteadyStateCostsOneRequestPerTick(t *testing.T) {
 // TestRPCSourceFinalizedReadWithTheHead follows one verifier through RPCSource
 // tick by tick: L1's finalized block is read in the head's request while the
 // finalized claims keep up with it, on its own only when a claim passes it.
+// L1's safe block rides in the same batch (three calls, one request).
 func TestRPCSourceFinalizedReadWithTheHead(t *testing.T) {
 	ctx := context.Background()
 	l1 := testutil.NewL1(t, fakel1.L1Config{Head: 40, Safe: 30, Finalized: 20, Linked: true})
@@ -289,18 +313,18 @@ func TestRPCSourceFinalizedReadWithTheHead(t *testing.T) {
 		calls    int   // eth_getBlockByNumber calls the L1 node served
 		err      error // wrapped by the error, if any
 	}{
-		{"cold, the source's finality trailing L1's: the head and finalized, then the origins 34, 35 and 12",
-			claim(12), 1 + 3, 1, 2 + 3, nil},
+		{"cold, the source's finality trailing L1's: the head, safe and finalized, then the origins 34, 35 and 12",
+			claim(12), 1 + 3, 1, 3 + 3, nil},
 		{"trailing: the head alone", func() {}, 1, 0, 1, nil},
 		{"caught up with L1 finality as last read: the head alone", claim(20), 1, 0, 1, nil},
-		{"caught up: finalized comes with the head", func() {}, 1, 1, 2, nil},
-		{"L1 finality moved, the source too: still one request", func() { l1.SetLabels(32, 32); claim(32)() }, 1, 1, 2, nil},
+		{"caught up: safe and finalized come with the head", func() {}, 1, 1, 3, nil},
+		{"L1 finality moved, the source too: still one request", func() { l1.SetLabels(32, 32); claim(32)() }, 1, 1, 3, nil},
 		// Before finalized was held this step dropped the heads; now they pass
 		// with finalized held at 32, and L1's finalized block is still read
 		// again on its own, to see it catch up.
-		{"finality claimed past L1's (the source's L1 node is ahead): finalized read again on its own, finalized held", claim(34), 2, 1, 3, nil},
+		{"finality claimed past L1's (the source's L1 node is ahead): finalized read again on its own, finalized held", claim(34), 2, 1, 4, nil},
 		{"L1 down", func() { l1.Faults().HTTPStatus(500) }, 1, 1, 0, l1verify.ErrL1Unavailable},
-		{"L1 back, its finality caught up", func() { l1.Faults().Clear(); l1.SetLabels(34, 34) }, 1, 1, 2, nil},
+		{"L1 back, its finality caught up", func() { l1.Faults().Clear(); l1.SetLabels(34, 34) }, 1, 1, 3, nil},
 	}
 	for _, st := range steps {
 		st.before()
@@ -317,11 +341,13 @@ func TestRPCSourceFinalizedReadWithTheHead(t *testing.T) {
 			"%s: requests, batches, calls", st.name)
 	}
 	require.Equal(t, l1.Ref(34), s.Status().L1.L1Finalized)
+	require.Equal(t, l1.Ref(34), s.Status().L1.L1Safe)
 }
 
-// ExampleRPCSource reads the L1 head and finalized block in one request, as
-// a Verifier over it does on each tick that may need L1 finality. In a node,
-// rpcClient is the user's L1 RPC (and l1 is passed to l1verify.Wrap or New).
+// ExampleRPCSource reads the L1 head, safe and finalized blocks in one
+// request, as a Verifier over it does on each tick that may need L1 finality.
+// In a node, rpcClient is the user's L1 RPC (and l1 is passed to
+// l1verify.Wrap or New).
 func ExampleRPCSource() {
 	ctx := context.Background()
 	l1Node, err := fakel1.StartL1(fakel1.L1Config{Head: 12, Safe: 10, Finalized: 6})
@@ -336,11 +362,11 @@ func ExampleRPCSource() {
 	defer rpcClient.Close()
 
 	l1 := l1verify.NewRPCSource(rpcClient)
-	latest, finalized, err := l1.L1Heads(ctx)
+	latest, safe, finalized, err := l1.L1Heads(ctx)
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println("latest:", latest.Number, "finalized:", finalized.Number)
+	fmt.Println("latest:", latest.Number, "safe:", safe.Number, "finalized:", finalized.Number)
 	// Output:
-	// latest: 12 finalized: 6
+	// latest: 12 safe: 10 finalized: 6
 }

@@ -18,7 +18,7 @@ import (
 // L1Source reads the user's own L1 node.
 type L1Source interface {
 	// L1BlockRefByLabel returns the block a label ("latest", "finalized")
-	// points at.
+	// points at. The Verifier never asks it for "safe".
 	L1BlockRefByLabel(ctx context.Context, label eth.BlockLabel) (eth.L1BlockRef, error)
 	// L1BlockRefByNumber returns the canonical block at height num; a height
 	// the node lacks wraps ethereum.NotFound.
@@ -27,23 +27,24 @@ type L1Source interface {
 
 var _ L1Source = (*sources.L1Client)(nil)
 
-// l1HeadsSource is an L1Source that reads the L1 head and finalized block in
-// one request, as RPCSource does. The Verifier then fetches finalized along
-// with the head, instead of in a request of its own.
+// l1HeadsSource is an L1Source that reads the L1 head, safe and finalized
+// blocks in one request, as RPCSource does. The Verifier then fetches
+// finalized along with the head, instead of in a request of its own, and
+// safe comes in the same request for its Status.
 type l1HeadsSource interface {
-	// L1Heads returns the "latest" and "finalized" blocks; finalized is zero
-	// when L1 has none yet.
-	L1Heads(ctx context.Context) (latest, finalized eth.L1BlockRef, err error)
+	// L1Heads returns the "latest", "safe" and "finalized" blocks; safe and
+	// finalized are zero when L1 has none yet.
+	L1Heads(ctx context.Context) (latest, safe, finalized eth.L1BlockRef, err error)
 }
 
 // ErrL1Unavailable is wrapped when the L1 node cannot be read, so heads cannot
 // be verified and are not passed on.
 var ErrL1Unavailable = errors.New("L1 unavailable")
 
-// Verifier holds what is known of the L1: its head, its finalized block and a
-// cache of canonical (number, hash) pairs. It checks heads for the sources it
-// wraps, which share its cache and its reads of the L1 head. Safe for
-// concurrent use.
+// Verifier holds what is known of the L1: its head, its safe and finalized
+// blocks and a cache of canonical (number, hash) pairs. It checks heads for
+// the sources it wraps, which share its cache and its reads of the L1 head.
+// Safe for concurrent use.
 //
 // The cache is correct because of one invariant: every cached pair was read
 // no earlier than the L1 head it is filed under, at a height at or below it,
@@ -68,6 +69,7 @@ type Verifier struct {
 	mu        sync.Mutex
 	canon     *lru.Cache[uint64, common.Hash]
 	head      eth.L1BlockRef // the last L1 head read; zero before the first
+	safe      eth.L1BlockRef // the last L1 safe block read; zero before the first
 	finalized eth.L1BlockRef // the highest L1 finalized block read; zero before the first
 	finClaim  uint64         // the highest finalized head's L1 origin checked against L1 finality
 	gen       uint64         // bumped whenever the cache is dropped
@@ -113,10 +115,22 @@ func New(l1 L1Source, cfg Config, logger log.Logger, metrics Metrics) (*Verifier
 	}, nil
 }
 
-// VerifierStatus is what the verifier knows of the L1.
+// VerifierStatus is what the verifier knows of the L1, all of it from the
+// reads its checks make (no read is made for the status). A block not read
+// yet is the zero ref, never a guess. These are op-node's optimism_syncStatus
+// head_l1, safe_l1 and finalized_l1.
 type VerifierStatus struct {
-	// L1Head is the last L1 head read.
+	// L1Head is the last L1 head read: fresh as of the last Heads call.
 	L1Head eth.L1BlockRef
+	// L1Safe is the last L1 safe block read. It is read only in the batched
+	// request that brings L1's finalized block along with the head, on the
+	// calls where a finalized claim may pass the last one read (see
+	// RPCSource), so it may trail L1's safe block by about as long as
+	// L1Finalized trails L1 finality. It stays as last read when L1 answers
+	// that it has no safe block. It is zero until first read, and stays zero
+	// with an L1Source that cannot batch (sources.L1Client: no request is
+	// added for it) or with Config.SkipFinalityCheck.
+	L1Safe eth.L1BlockRef
 	// L1Finalized is the highest L1 finalized block read; zero until a
 	// finalized claim needed it.
 	L1Finalized eth.L1BlockRef
@@ -130,7 +144,7 @@ type VerifierStatus struct {
 func (v *Verifier) Status() VerifierStatus {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return VerifierStatus{L1Head: v.head, L1Finalized: v.finalized, Cached: v.canon.Len(), L1Reorgs: v.reorgs}
+	return VerifierStatus{L1Head: v.head, L1Safe: v.safe, L1Finalized: v.finalized, Cached: v.canon.Len(), L1Reorgs: v.reorgs}
 }
 
 // view reads the L1 head, unless a read that began at or after since has
@@ -169,21 +183,23 @@ func (v *Verifier) view(ctx context.Context, since time.Time) (view, error) {
 }
 
 // readHead reads the L1 head and files it, dropping the cache on a reorg.
-// When the L1Source can read both in one request and a finalized claim may
-// pass the last L1 finalized block read, L1's finalized block comes along
-// and is filed too, so the check needs no request of its own for it.
-// Callers hold refreshLock, so v.head changes only here.
+// When the L1Source can read them in one request and a finalized claim may
+// pass the last L1 finalized block read, L1's safe and finalized blocks come
+// along and are filed too, so the check needs no request of its own for
+// finalized, and Status gets safe at no cost. Safe is not cached: unlike
+// finalized it may still be reorged, and no check needs it.
+// Callers hold refreshLock, so v.head and v.safe change only here.
 func (v *Verifier) readHead(ctx context.Context) (view, error) {
 	var (
-		latest, finalized eth.L1BlockRef
-		withFinalized     bool
-		err               error
+		latest, safe, finalized eth.L1BlockRef
+		batched                 bool
+		err                     error
 	)
 	if hs, ok := v.l1.(l1HeadsSource); ok && v.wantFinalized() {
-		withFinalized = true
+		batched = true
 		latest, err = v.call(ctx, CallLatestFinalized, func(ctx context.Context) (eth.L1BlockRef, error) {
-			l, f, err := hs.L1Heads(ctx)
-			finalized = f
+			l, s, f, err := hs.L1Heads(ctx)
+			safe, finalized = s, f
 			return l, err
 		})
 	} else {
@@ -232,7 +248,10 @@ func (v *Verifier) readHead(ctx context.Context) (view, error) {
 	}
 	v.head = latest
 	v.canon.Add(latest.Number, latest.Hash)
-	if withFinalized {
+	if batched {
+		if safe != (eth.L1BlockRef{}) { // zero: L1 has no safe block yet
+			v.safe = safe
+		}
 		v.fileFinalizedLocked(finalized)
 	}
 	return view{head: latest, gen: v.gen}, nil
