@@ -114,8 +114,7 @@ func nodeFlags() []cli.Flag {
 }
 
 // rpcFlags are op-service's RPC server flags with minimal-node's defaults:
-// loopback, port 9545, and -1 to turn the status RPC off. There is no admin
-// API yet, so --rpc.enable-admin is left out.
+// loopback, port 9545, and -1 to turn the status RPC off.
 func rpcFlags() []cli.Flag {
 	var out []cli.Flag
 	for _, f := range oprpc.CLIFlagsWithCategory(envPrefix, "", oprpc.CLIConfig{ListenAddr: "127.0.0.1", ListenPort: 9545}) {
@@ -125,7 +124,8 @@ func rpcFlags() []cli.Flag {
 		case *cli.IntFlag: // rpc.port
 			f.Usage = "status RPC port; 0 picks a free port; -1 turns the status RPC off"
 		case *cli.BoolFlag: // rpc.enable-admin
-			continue
+			f.Usage = "serve op-node's admin_postUnsafePayload on the status RPC: a posted payload enters the tip path " +
+				"(never safe or finalized). Off by default"
 		}
 		out = append(out, f)
 	}
