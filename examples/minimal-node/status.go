@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/ethereum-optimism/optimism/op-node/rollup"
@@ -19,7 +20,8 @@ type statusAPI struct{ n *node }
 // current_l1 is the source's, where it tells (a quorum does not: its members'
 // L1 views are not agreed on). head_l1, safe_l1 and finalized_l1 are the L1
 // blocks the L1 verifier (--l1) last read in its own requests, no request is
-// made for them; without --l1 verification they stay zero, never a guess.
+// made for them; without --l1 verification they stay zero, never a guess. An
+// unsafe_l2 the tip path set is read from the engine for its L1 origin.
 func (api *statusAPI) SyncStatus(ctx context.Context) (*eth.SyncStatus, error) {
 	st := api.n.adapter.Status()
 	out := &eth.SyncStatus{
@@ -33,6 +35,16 @@ func (api *statusAPI) SyncStatus(ctx context.Context) (*eth.SyncStatus, error) {
 	if v := api.n.verifier; v != nil {
 		l1 := v.Status()
 		out.HeadL1, out.SafeL1, out.FinalizedL1 = l1.L1Head, l1.L1Safe, l1.L1Finalized
+		out.CurrentL1Finalized = l1.L1Finalized // deprecated in op-node, which sets it so
+	}
+	if u := out.UnsafeL2; u.Number > 0 && u.L1Origin == (eth.BlockID{}) {
+		// the tip path knows its head by the payload, which does not say its
+		// L1 origin or sequence number: read the block from the engine
+		ref, err := api.n.engine.L2BlockRefByHash(ctx, u.Hash)
+		if err != nil {
+			return nil, fmt.Errorf("unsafe_l2 %d (%s): reading its L1 origin from the engine: %w", u.Number, u.Hash, err)
+		}
+		out.UnsafeL2 = ref
 	}
 	return out, nil
 }
