@@ -77,6 +77,12 @@ func TestEveryFlagRefusesAWrongValue(t *testing.T) {
 		{"metrics port negative", with("--l2.follow.source", cl, "--metrics.port", "-5"), "metrics.port", "-5"},
 		{"unknown log level", with("--l2.follow.source", cl, "--log.level", "loud"), "log.level", "loud"},
 		{"unknown log format", with("--l2.follow.source", cl, "--log.format", "xml"), "log.format", "xml"},
+		{"p2p listen address not an IP", with("--l2.follow.source", cl, "--p2p.listen.ip", "300.1.1.1"), "p2p.listen.ip", "300.1.1.1"},
+		{"p2p port out of range", with("--l2.follow.source", cl, "--p2p.listen.tcp", "70000"), "p2p.listen.tcp", "70000"},
+		{"unknown p2p scoring", with("--l2.follow.source", cl, "--p2p.scoring", "heavy"), "p2p.scoring", "heavy"},
+		{"zero gossip timestamp threshold", with("--l2.follow.source", cl, "--p2p.gossip.timestamp.threshold", "0s"), "p2p.gossip.timestamp.threshold", "positive"},
+		{"unsafe block signer not an address", with("--l2.follow.source", cl, "--p2p.unsafe-block-signer", "0x12"), "p2p.unsafe-block-signer", "not an address"},
+		{"gossip with tip following off", with("--l2.follow.source", cl, "--p2p.listen.tcp", "0", "--l2.unsafe.disable"), "l2.unsafe.disable", "gossip"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := tc.args

@@ -58,6 +58,7 @@ type nodeConfig struct {
 	MaxResponse      int64    // --remote.max-response-mib, in bytes
 	PollInterval     time.Duration
 	SafeDBPath       string              // --safedb.path; empty: no safe-head database
+	P2P              p2pConfig           // --p2p.*: gossip
 	RPC              oprpc.CLIConfig     // ListenPort -1: off
 	Metrics          opmetrics.CLIConfig // --metrics.*
 	Log              oplog.CLIConfig     // --log.*
@@ -125,6 +126,12 @@ func configFromCLI(c *cli.Context) (nodeConfig, error) {
 	cfg.UnsafeURLs, cfg.UnsafeDisable = c.StringSlice(flagUnsafeSource), c.Bool(flagUnsafeDisable)
 	if err := checkUnsafe(cfg); err != nil {
 		return cfg, err
+	}
+	if cfg.P2P, err = p2pFromCLI(c); err != nil {
+		return cfg, err
+	}
+	if cfg.P2P.Enabled && cfg.UnsafeDisable {
+		return cfg, badFlag(flagUnsafeDisable, "turns tip following off, which gossip feeds: drop one of them")
 	}
 	if mib := c.Int(flagMaxResponse); mib < 1 || mib > 4096 {
 		return cfg, badFlag(flagMaxResponse, "%d: want 1..4096 (MiB)", mib)

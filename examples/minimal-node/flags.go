@@ -84,7 +84,8 @@ func nodeFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: flagUnsafeSource, EnvVars: envVar(flagUnsafeSource),
 			Usage: "an L2 EL whose unsafe blocks keep the engine at the chain's tip: ws:// or wss:// to have new heads pushed " +
 				"(eth_subscribe newHeads), http:// or https:// to poll; repeat it for several (comma-separated in the env var); " +
-				"default: the --" + flagFollowSource + " remote when it is one L2 EL. Tip blocks never move safe or finalized"},
+				"default: the --" + flagFollowSource + " remote when it is one L2 EL and gossip is off (with gossip on, give this flag " +
+				"to have both). Tip blocks never move safe or finalized"},
 		&cli.BoolFlag{Name: flagUnsafeDisable, EnvVars: envVar(flagUnsafeDisable),
 			Usage: "follow safe and finalized only: no tip feed (the engine's head then moves with the safe head)"},
 		&cli.StringFlag{Name: flagL1, EnvVars: envVar(flagL1),
@@ -110,7 +111,7 @@ func nodeFlags() []cli.Flag {
 				"with the L1 block its source derived it up to, for optimism_safeHeadAtL1Block. Needs a rollup-node source or --" +
 				flagSource + " " + sourceL1 + ". Default: none"},
 	}
-	return append(append(append(flags, rpcFlags()...), metricsFlags()...), logFlags()...)
+	return append(append(append(append(flags, p2pFlags()...), rpcFlags()...), metricsFlags()...), logFlags()...)
 }
 
 // rpcFlags are op-service's RPC server flags with minimal-node's defaults:

@@ -22,10 +22,12 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/lightcl/lightcl/engineadapter"
 	"github.com/lightcl/lightcl/reorg"
 	"github.com/lightcl/lightcl/safesource"
+	"github.com/lightcl/lightcl/safesource/gossip"
 	"github.com/lightcl/lightcl/safesource/l1derive"
 	"github.com/lightcl/lightcl/safesource/l1verify"
 	"github.com/lightcl/lightcl/safesource/quorum"
@@ -60,6 +62,9 @@ type node struct {
 	tipOffWarning bool
 	adapter       *engineadapter.Adapter
 	safeHeads     *safeHeads                    // nil without --safedb.path
+	gossip        *gossip.Feed                  // nil unless gossip is on
+	signerDesc    string                        // whose signature gossiped blocks carry
+	runs          []func(context.Context) error // what runs beside the adapter until Run ends
 	stops         []func(context.Context) error // the servers' Stop, for close
 	// StatusAddr and MetricsAddr are where the servers listen, once started.
 	StatusAddr, MetricsAddr string
@@ -326,9 +331,16 @@ func listenError(addrFlag, portFlag string, err error) error {
 // and stops the servers.
 func (n *node) Run(ctx context.Context) error {
 	defer n.close()
-	err := n.adapter.Run(ctx)
-	n.log.Info("Adapter stopped; closing servers")
-	return err
+	g, gctx := errgroup.WithContext(ctx)
+	for _, run := range n.runs {
+		g.Go(func() error { return run(gctx) })
+	}
+	g.Go(func() error {
+		err := n.adapter.Run(gctx)
+		n.log.Info("Adapter stopped; closing servers")
+		return err
+	})
+	return g.Wait()
 }
 
 func (n *node) close() {

@@ -94,6 +94,9 @@ type nodeStatus struct {
 	L1Derivation *derivationStatus `json:"l1_derivation,omitempty"`
 	// Tip is set while tip following is on.
 	Tip *tipStatus `json:"tip,omitempty"`
+	// Gossip is set while gossip is on: the host, its peers, and what became
+	// of the blocks received (rejected by the validator's reason).
+	Gossip *gossipStatus `json:"gossip,omitempty"`
 }
 
 // derivationStatus is what the L1 derivation (or the cross-check) has done.
@@ -164,7 +167,7 @@ func (n *node) status() *nodeStatus {
 		Source: st.Source, Kind: sourceQuorum,
 		Unsafe: st.Unsafe.ID(), Safe: st.Safe.ID(), Finalized: st.Finalized.ID(),
 		LastAction: st.LastAction, LastReason: st.LastReason, Halted: st.Halted, Syncing: st.Syncing,
-		LastError: errString(st.LastError), Ticks: st.Ticks, Tip: n.tipStatus(),
+		LastError: errString(st.LastError), Ticks: st.Ticks, Tip: n.tipStatus(), Gossip: n.gossipStatus(),
 	}
 	if n.deriver != nil {
 		d := n.deriver.Status()

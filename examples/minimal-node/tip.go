@@ -17,16 +17,24 @@ import (
 // when it is one L2 EL. It returns nil, and says why in n.tipDesc, when tip
 // following is off. A feed that cannot be reached yet is waited for.
 func (n *node) tipFeed(ctx context.Context, reg prometheus.Registerer) (engineadapter.TipFeed, error) {
+	g, err := n.gossipFeed(ctx, reg)
+	if err != nil {
+		return nil, err
+	}
 	urls := n.cfg.UnsafeURLs
 	switch {
 	case n.cfg.UnsafeDisable:
 		n.tipDesc = "off (--" + flagUnsafeDisable + ")"
 		return nil, nil
 	case len(urls) > 0:
+	case g != nil: // gossip replaces the default remote feed; --l2.unsafe.source adds one
+		n.tipDesc = "gossip"
+		return g, nil
 	case n.cfg.Source == sourceL2 && n.members[0].Kind() == remotel2.KindEL:
 		urls = n.cfg.FollowURLs
 	default:
-		n.tipDesc = "off: the source serves no payloads; give --" + flagUnsafeSource + " an L2 EL's URL to follow the tip"
+		n.tipDesc = "off: the source serves no payloads; give --" + flagUnsafeSource + " an L2 EL's URL, or --" + flagP2PStatic +
+			" gossip peers, to follow the tip"
 		n.tipOffWarning = true // logged after the start-up line: a failed start is one line
 		return nil, nil
 	}
@@ -39,7 +47,7 @@ func (n *node) tipFeed(ctx context.Context, reg prometheus.Registerer) (enginead
 		cfg.URL, cfg.RollupConfig, cfg.Timeout = url, n.rollup, n.cfg.FollowTimeout
 		cfg.PollInterval = n.cfg.PollInterval // over HTTP, and while a subscription is down
 		cfg.MaxResponseBytes = n.cfg.MaxResponse
-		if len(urls) > 1 {
+		if len(urls) > 1 || g != nil {
 			cfg.Name = "tip:" + url
 		}
 		var feed *tipfeed.Remote
@@ -58,12 +66,16 @@ func (n *node) tipFeed(ctx context.Context, reg prometheus.Registerer) (enginead
 		n.tipFeeds = append(n.tipFeeds, feed)
 	}
 	n.tipDesc = strings.Join(urls, ",")
-	if len(n.tipFeeds) == 1 {
+	if len(n.tipFeeds) == 1 && g == nil {
 		return n.tipFeeds[0], nil
 	}
-	feeds := make([]tipfeed.Feed, len(n.tipFeeds))
-	for i, f := range n.tipFeeds {
-		feeds[i] = f
+	feeds := make([]tipfeed.Feed, 0, len(n.tipFeeds)+1)
+	if g != nil {
+		feeds = append(feeds, g) // gossip first: it usually has a block before a remote EL is asked
+		n.tipDesc = "gossip," + n.tipDesc
+	}
+	for _, f := range n.tipFeeds {
+		feeds = append(feeds, f)
 	}
 	return tipfeed.Merge("tip", feeds...), nil
 }
