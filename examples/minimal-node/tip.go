@@ -101,7 +101,8 @@ type tipStatus struct {
 // feedStatus is one tip feed's state (tipfeed.Status).
 type feedStatus struct {
 	URL string `json:"url"`
-	// Mode is subscription (new heads pushed), polling, or down.
+	// Mode is subscription (new heads pushed), polling, or down; "gossip" for
+	// the p2p feed, whose Delivered counts the blocks it accepted.
 	Mode      string      `json:"mode"`
 	Head      eth.BlockID `json:"head"`
 	Delivered uint64      `json:"delivered"`
@@ -111,12 +112,16 @@ type feedStatus struct {
 
 // tipStatus is nil when tip following is off.
 func (n *node) tipStatus() *tipStatus {
-	if len(n.tipFeeds) == 0 {
+	if len(n.tipFeeds) == 0 && n.gossip == nil {
 		return nil
 	}
 	st := n.adapter.Status().Tip
 	out := &tipStatus{Head: st.Head.ID(), Inserted: st.Inserted, Ignored: st.Ignored, Failing: st.Failing,
 		LastAction: st.LastAction, LastReason: st.LastReason, LastError: errString(st.LastError), Feeds: []feedStatus{}}
+	if n.gossip != nil { // its own counts are in lightcl_status's gossip object
+		g := n.gossip.Status()
+		out.Feeds = append(out.Feeds, feedStatus{URL: "gossip", Mode: "gossip", Head: g.Head, Delivered: g.Accepted})
+	}
 	for i, f := range n.tipFeeds {
 		fs := f.Status()
 		out.Feeds = append(out.Feeds, feedStatus{URL: n.tipURL(i), Mode: string(fs.Mode), Head: fs.Head,

@@ -4,7 +4,7 @@
 // insertion speed, a walk back block by block, …); this command runs them one
 // at a time with `go test -bench`, reads their metrics and prints them.
 //
-//	go run ./internal/bench            # the full run, about 8 minutes
+//	go run ./internal/bench            # the full run, about 11 minutes
 //	go run ./internal/bench -quick     # a smoke run of every row, about 2 minutes
 //	go run ./internal/bench -check     # also fail when a count exceeds its bound
 //	go run ./internal/bench -rows lag,steady
@@ -74,6 +74,18 @@ var rows = []row{
 		pkg: "./internal/bench", bench: "^BenchmarkTipLagPoll$",
 		full: []string{"-benchtime", "1x"}, quick: []string{"-benchtime", "1x", "-quick"},
 		columns: []string{"samples", "p50-ms", "p99-ms", "floor-ms", "p50/(interval/2+floor)"},
+	},
+	{
+		name: "gossiplag", title: "Tip lag, gossiped: a loopback op-node p2p peer publishing block n to the local engine's head being n (gossip tip feed, 2 s poll)",
+		pkg: "./internal/bench", bench: "^BenchmarkTipLagGossip$",
+		full: []string{"-benchtime", "1x"}, quick: []string{"-benchtime", "1x", "-quick"},
+		columns: []string{"samples", "p50-ms", "p99-ms", "floor-ms", "p50/floor", "receive-ms"},
+	},
+	{
+		name: "gossipcost", title: "Gossip feed cost, one peer (a publisher in a child process): process CPU and memory over 30 s (quick: 5 s), idle and at 2 blocks/s, against the same process without the feed",
+		pkg: "./internal/bench", bench: "^BenchmarkGossipCost$",
+		full: []string{"-benchtime", "1x"}, quick: []string{"-benchtime", "1x", "-quick"},
+		columns: []string{"blocks", "ref-cpu-ms", "cpu-ms", "cpu-delta-ms", "core-%", "cpu-us/block", "heap-delta-KB", "rss-delta-MB", "goroutines-delta"},
 	},
 	{
 		name: "tipcalls", title: "Calls per tip block, tip path alone (websocket tip feed; 300 blocks, quick: 50)",
