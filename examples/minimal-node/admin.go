@@ -34,7 +34,7 @@ func (api *adminAPI) PostUnsafePayload(ctx context.Context, env *eth.ExecutionPa
 		return fmt.Errorf("payload %d (%s): %w", uint64(p.BlockNumber), p.BlockHash, err)
 	}
 	if d.Action == reorg.TipIgnore {
-		api.n.log.Info("Posted unsafe payload ignored", "number", uint64(p.BlockNumber), "hash", p.BlockHash, "reason", d.Reason)
+		return fmt.Errorf("payload %d (%s) not taken: %s", uint64(p.BlockNumber), p.BlockHash, d.Reason)
 	}
 	return nil
 }

@@ -44,6 +44,10 @@ func TestPostUnsafePayload(t *testing.T) {
 	require.Equal(t, f.tree.Ref(next[0]), unsafe, "the posted block is the engine's head once the call returns")
 	require.Equal(t, [2]uint64{10, 5}, [2]uint64{safe.Number, fin.Number}, "safe and finalized untouched")
 
+	below, err := eth.BlockAsPayloadEnv(f.block(5), f.tree.RollupConfig())
+	require.NoError(t, err)
+	require.ErrorContains(t, post(below), "not taken", "a block below safe is ignored, and the poster is told")
+
 	forged := env(1)
 	forged.ExecutionPayload.BlockHash = common.Hash{1}
 	require.ErrorContains(t, post(forged), "bad block hash")

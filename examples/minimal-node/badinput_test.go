@@ -82,6 +82,8 @@ func TestEveryFlagRefusesAWrongValue(t *testing.T) {
 		{"unknown p2p scoring", with("--l2.follow.source", cl, "--p2p.scoring", "heavy"), "p2p.scoring", "heavy"},
 		{"zero gossip timestamp threshold", with("--l2.follow.source", cl, "--p2p.gossip.timestamp.threshold", "0s"), "p2p.gossip.timestamp.threshold", "positive"},
 		{"unsafe block signer not an address", with("--l2.follow.source", cl, "--p2p.unsafe-block-signer", "0x12"), "p2p.unsafe-block-signer", "not an address"},
+		{"unsafe block signer with --l1", with("--l2.follow.source", cl, "--l1", "http://127.0.0.1:1", "--p2p.unsafe-block-signer", "0x00000000000000000000000000000000000000aa"), "p2p.unsafe-block-signer", "drop one"},
+		{"safe-head database for a quorum", with("--source", "quorum", "--l2.follow.source", cl, "--l2.follow.source", remoteEL, "--safedb.path", dir), "safedb.path", "quorum"},
 		{"gossip with tip following off", with("--l2.follow.source", cl, "--p2p.listen.tcp", "0", "--l2.unsafe.disable"), "l2.unsafe.disable", "gossip"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

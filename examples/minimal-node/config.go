@@ -130,6 +130,10 @@ func configFromCLI(c *cli.Context) (nodeConfig, error) {
 	if cfg.P2P, err = p2pFromCLI(c); err != nil {
 		return cfg, err
 	}
+	if cfg.SafeDBPath != "" && cfg.Source == sourceQuorum {
+		return cfg, badFlag(flagSafeDB, "a quorum's members do not agree on an L1 block their safe heads were derived up to: "+
+			"only a rollup-node source (--%s %s) or --%s %s feed the safe-head database", flagSource, sourceL2, flagSource, sourceL1)
+	}
 	if cfg.P2P.Enabled && cfg.UnsafeDisable {
 		return cfg, badFlag(flagUnsafeDisable, "turns tip following off, which gossip feeds: drop one of them")
 	}

@@ -61,7 +61,8 @@ func nodeFlags() []cli.Flag {
 			Usage: "the same engine's plain JSON-RPC with the debug namespace (op-geth --http --http.api eth,debug, on loopback): " +
 				"when the engine comes back below the safe label after an unclean stop, the node has it drop the blocks it " +
 				"holds above its head without their state (debug_setHead), which it otherwise cannot execute again until " +
-				"it is re-synced. Optional"},
+				"it is re-synced. It must be this engine's own RPC: another op-geth of the same chain passes the start-up checks " +
+				"and would have its blocks dropped. Optional"},
 		&cli.StringFlag{Name: flagRollupConfig, EnvVars: envVar(flagRollupConfig),
 			Usage: "path to op-node's rollup.json; when absent, the optimism_rollupConfig of the rollup-node remotes is used " +
 				"(for a quorum every rollup-node member is asked and all must describe the same chain)"},

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/ethereum-optimism/optimism/op-node/rollup"
@@ -65,7 +66,8 @@ type node struct {
 	gossip        *gossip.Feed                  // nil unless gossip is on
 	signerDesc    string                        // whose signature gossiped blocks carry
 	runs          []func(context.Context) error // what runs beside the adapter until Run ends
-	stops         []func(context.Context) error // the servers' Stop, for close
+	stops         []func(context.Context) error // the servers' Stop, for stopServers
+	stopOnce      sync.Once
 	// StatusAddr and MetricsAddr are where the servers listen, once started.
 	StatusAddr, MetricsAddr string
 	closers                 []func()
@@ -178,6 +180,10 @@ func (n *node) setup(ctx context.Context) error {
 		n.MetricsAddr = srv.Addr().String()
 	}
 	n.log.Info("minimal-node starting", n.startLine...)
+	if n.gossip != nil && len(n.cfg.P2P.Static) == 0 {
+		n.log.Warn("Gossip has no static peers: it gets blocks only from peers that connect to it (discovery is not built)",
+			"remedy", "--"+flagP2PStatic)
+	}
 	if n.tipOffWarning {
 		n.log.Warn("Tip following is off: the engine's head moves with the safe head only",
 			"source", n.cfg.Source, "remedy", "--"+flagUnsafeSource)
@@ -231,8 +237,10 @@ func (n *node) dialEngineDebug(ctx context.Context) (engineadapter.BlockDropper,
 		return nil, badFlag(flagEngineDebug, "%s: %v", url, err)
 	}
 	n.closers = append(n.closers, rpcClient.Close)
-	if err := safesource.CheckChainID(ctx, rpcClient, url, n.rollup.L2ChainID); err != nil {
+	if err := safesource.CheckChainID(ctx, rpcClient, url, n.rollup.L2ChainID); errors.Is(err, safesource.ErrWrongChain) {
 		return nil, badFlag(flagEngineDebug, "it must be the engine's own RPC: %w", err)
+	} else if err != nil {
+		return nil, badFlag(flagEngineDebug, "%w", err)
 	}
 	var modules map[string]string
 	if err := rpcClient.CallContext(ctx, &modules, "rpc_modules"); err != nil {
@@ -338,18 +346,26 @@ func (n *node) Run(ctx context.Context) error {
 	g.Go(func() error {
 		err := n.adapter.Run(gctx)
 		n.log.Info("Adapter stopped; closing servers")
+		n.stopServers() // no RPC (admin_postUnsafePayload) reaches the engine after the adapter stopped
 		return err
 	})
 	return g.Wait()
 }
 
+// stopServers stops the status RPC and metrics servers; a second call does
+// nothing.
+func (n *node) stopServers() {
+	n.stopOnce.Do(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, stop := range n.stops {
+			_ = stop(sctx)
+		}
+	})
+}
+
 func (n *node) close() {
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, stop := range n.stops {
-		_ = stop(sctx)
-	}
-	n.stops = nil
+	n.stopServers()
 	for i := len(n.closers) - 1; i >= 0; i-- {
 		n.closers[i]()
 	}

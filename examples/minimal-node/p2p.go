@@ -40,14 +40,14 @@ func p2pFlags() []cli.Flag {
 			Usage: "no gossip, whatever the other --p2p flags say"},
 		&cli.StringFlag{Name: flagP2PListenIP, EnvVars: envVar(flagP2PListenIP), Value: "0.0.0.0",
 			Usage: "gossip: the address to listen on. Gossip is on once --" + flagP2PStatic + ", --" + flagP2PListenTCP +
-				" or --" + flagP2PListenIP + " is given"},
+				" or --" + flagP2PListenIP + " is given, and --" + flagP2PDisable + " is not"},
 		&cli.IntFlag{Name: flagP2PListenTCP, EnvVars: envVar(flagP2PListenTCP), Value: 9222,
 			Usage: "gossip: the TCP port to listen on; 0 picks a free port"},
 		&cli.StringSliceFlag{Name: flagP2PStatic, EnvVars: envVar(flagP2PStatic),
 			Usage: "gossip: peers to connect to and stay connected to, as multiaddrs ending in /p2p/<peer id> " +
 				"(comma-separated, as op-node's)"},
 		&cli.StringSliceFlag{Name: flagP2PBootnodes, EnvVars: envVar(flagP2PBootnodes),
-			Usage: "not supported yet: the node does not discover peers, it connects to --" + flagP2PStatic + " only"},
+			Usage: "refused at start: the node does not discover peers, it connects to --" + flagP2PStatic + " only"},
 		&cli.StringFlag{Name: flagP2PPrivPath, EnvVars: envVar(flagP2PPrivPath),
 			Usage: "gossip: a file with the host's secp256k1 key as 32 bytes of hex (op-node's format), for a peer id " +
 				"that stays across restarts; default: a new key at each start"},
@@ -81,7 +81,7 @@ type p2pConfig struct {
 func p2pFromCLI(c *cli.Context) (p2pConfig, error) {
 	var pc p2pConfig
 	asked := false
-	for _, f := range []string{flagP2PStatic, flagP2PListenTCP, flagP2PListenIP, flagP2PBootnodes, flagP2PPrivPath, flagP2PSigner} {
+	for _, f := range []string{flagP2PStatic, flagP2PListenTCP, flagP2PListenIP} {
 		asked = asked || c.IsSet(f)
 	}
 	pc.Enabled = asked && !c.Bool(flagP2PDisable)
@@ -92,6 +92,9 @@ func p2pFromCLI(c *cli.Context) (p2pConfig, error) {
 		return pc, badFlag(flagP2PListenTCP, "%d: want 0..65535", pc.ListenTCP)
 	}
 	pc.Static, pc.Bootnodes, pc.PrivPath = c.StringSlice(flagP2PStatic), c.StringSlice(flagP2PBootnodes), c.String(flagP2PPrivPath)
+	if len(pc.Bootnodes) > 0 {
+		return pc, badFlag(flagP2PBootnodes, "not supported yet: the node does not discover peers; give --%s", flagP2PStatic)
+	}
 	switch s := c.String(flagP2PScoring); s {
 	case "light":
 		pc.Scoring = true
@@ -105,6 +108,9 @@ func p2pFromCLI(c *cli.Context) (p2pConfig, error) {
 	if s := c.String(flagP2PSigner); s != "" {
 		if !common.IsHexAddress(s) {
 			return pc, badFlag(flagP2PSigner, "%q is not an address", s)
+		}
+		if c.String(flagL1) != "" {
+			return pc, badFlag(flagP2PSigner, "given with --%s, from which the signer is read (L1's SystemConfig): drop one", flagL1)
 		}
 		pc.Signer = common.HexToAddress(s)
 	}

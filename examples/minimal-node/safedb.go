@@ -70,7 +70,14 @@ func (s *safeHeads) record(e engineadapter.Event) {
 	if safe == e.Old.Safe || safe.Hash != e.Heads.Safe.Hash || l1 == (eth.BlockID{}) {
 		return // not the source's safe head, or the source did not say where it derived it from
 	}
-	back := safe.Number <= e.Old.Safe.Number || e.Decision.Action == reorg.Reorg || l1.Number < s.lastL1.Number ||
+	if l1.Number < s.lastL1.Number {
+		if err := s.truncateAbove(l1, safe); err != nil {
+			s.log.Error("Safe-head database: could not drop the records above the L1 block derived up to", "l1", l1.Number, "err", err)
+			return
+		}
+		s.log.Info("Safe-head database truncated: the L1 block derived up to moved back", "l1", l1.Number, "last_l1", s.lastL1.Number)
+	}
+	back := safe.Number <= e.Old.Safe.Number || e.Decision.Action == reorg.Reorg ||
 		(l1.Number == s.lastL1.Number && l1.Hash != s.lastL1.Hash)
 	if back {
 		if err := s.db.SafeHeadReset(safe); err != nil {
@@ -85,6 +92,29 @@ func (s *safeHeads) record(e engineadapter.Event) {
 		return
 	}
 	s.lastL1 = l1
+}
+
+// truncateAbove drops every record above the L1 block l1, which the source
+// derived up to again after it had gone further (an L1 reorg, or a reset of
+// its derivation). op-node's SafeHeadReset drops by L2 height from an L1
+// height on: given block 0 at l1+1, it drops every record from the first one
+// above l1, but keeps that record's key naming the block it was given (block
+// 0), which is rewritten to name safe, the safe head at l1: still true there,
+// so the answers stay monotonic until new records replace it.
+func (s *safeHeads) truncateAbove(l1 eth.BlockID, safe eth.L2BlockRef) error {
+	if err := s.db.SafeHeadReset(eth.L2BlockRef{L1Origin: eth.BlockID{Number: l1.Number + 1}}); err != nil {
+		return err
+	}
+	kept, keptSafe, err := s.db.LastEntry(context.Background())
+	switch {
+	case errors.Is(err, safedb.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case kept.Number > l1.Number && keptSafe == (eth.BlockID{}):
+		return s.db.SafeHeadUpdated(safe, kept)
+	}
+	return nil
 }
 
 // SafeHeadAtL1Block answers optimism_safeHeadAtL1Block as op-node does: the

@@ -127,4 +127,12 @@ func TestSafeHeadRecordsTruncate(t *testing.T) {
 	require.Equal(t, ref(b[4]).ID(), at(6))
 	require.Equal(t, ref(a[19]).ID(), at(4))
 	require.Equal(t, ref(b[4]).ID(), at(5), "the abandoned chain's safe head at L1 block 5 is replaced")
+
+	// the source derives on up to L1 block 9, then from L1 block 7 again
+	// (an L1 reorg): the records above 7 are dropped
+	move(ref(b[4]), ref(b[9]), 9, ref(b[9]))   // block 30
+	move(ref(b[9]), ref(b[11]), 7, ref(b[11])) // block 32 at L1 block 7
+	require.Equal(t, ref(b[11]).ID(), at(7))
+	require.Equal(t, ref(b[11]).ID(), at(9), "not block 30, which was recorded at L1 block 9 before")
+	require.Equal(t, ref(b[4]).ID(), at(6))
 }

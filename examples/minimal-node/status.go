@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/ethereum-optimism/optimism/op-node/rollup"
@@ -39,12 +38,18 @@ func (api *statusAPI) SyncStatus(ctx context.Context) (*eth.SyncStatus, error) {
 	}
 	if u := out.UnsafeL2; u.Number > 0 && u.L1Origin == (eth.BlockID{}) {
 		// the tip path knows its head by the payload, which does not say its
-		// L1 origin or sequence number: read the block from the engine
-		ref, err := api.n.engine.L2BlockRefByHash(ctx, u.Hash)
-		if err != nil {
-			return nil, fmt.Errorf("unsafe_l2 %d (%s): reading its L1 origin from the engine: %w", u.Number, u.Hash, err)
+		// L1 origin or sequence number: read the block from the engine. If it
+		// cannot say (restarted, or the head moved on), the answer keeps the
+		// zero origin rather than failing: the tools that poll this call
+		// loop on it
+		if ref, err := api.n.engine.L2BlockRefByHash(ctx, u.Hash); err == nil {
+			out.UnsafeL2 = ref
+		} else {
+			api.n.log.Debug("unsafe_l2's L1 origin could not be read from the engine", "number", u.Number, "hash", u.Hash, "err", err)
 		}
-		out.UnsafeL2 = ref
+	}
+	if out.SafeL1.Number < out.FinalizedL1.Number {
+		out.SafeL1 = out.FinalizedL1 // finalized was read since: a finalized block is safe too
 	}
 	return out, nil
 }

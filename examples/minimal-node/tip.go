@@ -27,11 +27,14 @@ func (n *node) tipFeed(ctx context.Context, reg prometheus.Registerer) (enginead
 		n.tipDesc = "off (--" + flagUnsafeDisable + ")"
 		return nil, nil
 	case len(urls) > 0:
-	case g != nil: // gossip replaces the default remote feed; --l2.unsafe.source adds one
+	case g != nil && len(n.cfg.P2P.Static) > 0: // gossip replaces the default remote feed; --l2.unsafe.source adds one
 		n.tipDesc = "gossip"
 		return g, nil
 	case n.cfg.Source == sourceL2 && n.members[0].Kind() == remotel2.KindEL:
 		urls = n.cfg.FollowURLs
+	case g != nil: // no static peers: only peers that dial in bring blocks
+		n.tipDesc = "gossip"
+		return g, nil
 	default:
 		n.tipDesc = "off: the source serves no payloads; give --" + flagUnsafeSource + " an L2 EL's URL, or --" + flagP2PStatic +
 			" gossip peers, to follow the tip"

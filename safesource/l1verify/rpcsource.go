@@ -66,9 +66,11 @@ func (s *RPCSource) L1Heads(ctx context.Context) (latest, safe, finalized eth.L1
 	if err != nil {
 		return eth.L1BlockRef{}, eth.L1BlockRef{}, eth.L1BlockRef{}, err
 	}
+	// safe serves the status only: a bad answer for it leaves it unknown
+	// (zero) rather than failing the verification the batch is for
 	safe, err = labelRef(safeHdr, batch[1].Error, eth.Safe)
 	if err != nil {
-		return eth.L1BlockRef{}, eth.L1BlockRef{}, eth.L1BlockRef{}, err
+		safe = eth.L1BlockRef{}
 	}
 	finalized, err = labelRef(finalizedHdr, batch[2].Error, eth.Finalized)
 	if err != nil {

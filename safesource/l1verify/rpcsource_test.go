@@ -232,18 +232,27 @@ func TestRPCSourceRefusesBadAnswers(t *testing.T) {
 		require.ErrorIs(t, err, ethereum.NotFound)
 	})
 
-	for _, label := range []eth.BlockLabel{eth.Safe, eth.Finalized} {
-		t.Run("a tampered "+string(label)+" block", func(t *testing.T) {
-			s := l1verify.NewRPCSource(&lyingRPC{RPC: honest, edit: func(arg string, raw json.RawMessage) json.RawMessage {
-				if arg == string(label) {
-					return setField(raw, "stateRoot", otherRoot)
-				}
-				return raw
-			}})
-			_, _, _, err := s.L1Heads(ctx)
-			require.ErrorContains(t, err, "reading L1 "+string(label)+": failed to verify block hash")
-		})
+	tamper := func(label eth.BlockLabel) *l1verify.RPCSource {
+		return l1verify.NewRPCSource(&lyingRPC{RPC: honest, edit: func(arg string, raw json.RawMessage) json.RawMessage {
+			if arg == string(label) {
+				return setField(raw, "stateRoot", otherRoot)
+			}
+			return raw
+		}})
 	}
+	t.Run("a tampered finalized block", func(t *testing.T) {
+		_, _, _, err := tamper(eth.Finalized).L1Heads(ctx)
+		require.ErrorContains(t, err, "reading L1 finalized: failed to verify block hash")
+	})
+	t.Run("a tampered safe block is left unknown", func(t *testing.T) {
+		// safe serves the status only: it does not fail the read the
+		// verification needs
+		latest, safe, finalized, err := tamper(eth.Safe).L1Heads(ctx)
+		require.NoError(t, err)
+		require.Zero(t, safe)
+		require.NotZero(t, latest)
+		require.NotZero(t, finalized)
+	})
 
 	t.Run("malformed JSON-RPC", func(t *testing.T) {
 		l1 := testutil.NewL1(t, fakel1.L1Config{Head: 10})

@@ -127,7 +127,8 @@ type VerifierStatus struct {
 	// calls where a finalized claim may pass the last one read (see
 	// RPCSource), so it may trail L1's safe block by about as long as
 	// L1Finalized trails L1 finality. It stays as last read when L1 answers
-	// that it has no safe block. It is zero until first read, and stays zero
+	// that it has no safe block, or answers it badly (safe serves the status
+	// only, so a bad answer for it does not fail the read). It is zero until first read, and stays zero
 	// with an L1Source that cannot batch (sources.L1Client: no request is
 	// added for it) or with Config.SkipFinalityCheck.
 	L1Safe eth.L1BlockRef
