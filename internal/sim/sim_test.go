@@ -132,8 +132,9 @@ type world struct {
 	l1At            uint64
 
 	members  []*member
-	tip      *simFeed // nil: the schedule runs without a tip feed
-	m        int      // threshold
+	tip      *simFeed    // nil: the schedule runs without a tip feed
+	gossip   *gossipFeed // nil: the schedule runs without gossip (at most one of tip and gossip)
+	m        int         // threshold
 	verify   bool
 	source   safesource.SafeHeadSource
 	closers  []func()
@@ -191,25 +192,37 @@ func schedule(seed uint64, stats map[string]int) (w *world, err error) {
 		w.advanceHonest()
 		w.applyFaults()
 		w.applyTipFault(step)
+		w.applyGossipFault(step)
 		if err := w.tick(); err != nil {
 			return w, err
 		}
 		if err := w.deliverTips(step); err != nil {
 			return w, err
 		}
+		if err := w.deliverGossip(step); err != nil {
+			return w, err
+		}
 	}
 	w.logf("faults stop")
 	w.heal()
 	for i := range convergeBy {
+		if w.gossip != nil && i > 0 {
+			// gossip sends each block once: the sequencer goes on making
+			// them, so that one reaches the node once it can take it
+			w.makeBlock()
+		}
 		if err := w.tick(); err != nil {
 			return w, err
 		}
 		if err := w.deliverTips(faultSteps + i); err != nil {
 			return w, err
 		}
+		if err := w.deliverGossip(faultSteps + i); err != nil {
+			return w, err
+		}
 		st := w.adapter.Status()
-		// with a tip feed the head must be the honest head too
-		tipDone := w.tip == nil || st.Unsafe.Hash == w.head.Hash()
+		// with a tip feed or gossip the head must be the honest head too
+		tipDone := !w.hasTipFeed() || st.Unsafe.Hash == w.head.Hash()
 		if st.Safe.Hash == w.safe.Hash() && st.Finalized.Hash == w.fin.Hash() && tipDone {
 			w.stats["converged-in-ticks-max"] = max(w.stats["converged-in-ticks-max"], i+1)
 			w.logf("converged in %d ticks: safe %d (%s), finalized %d", i+1, st.Safe.Number, st.Safe.Hash, st.Finalized.Number)
@@ -258,10 +271,17 @@ func (w *world) setup() error {
 	n := []int{1, 3, 3, 5}[w.rng.IntN(4)]
 	w.m = n/2 + 1
 	w.verify = w.rng.IntN(2) == 0
-	if w.rng.IntN(2) == 0 {
+	switch w.rng.IntN(3) {
+	case 0:
 		w.tip = &simFeed{w: w, mode: "honest"}
+	case 1:
+		w.gossip = newGossipFeed(w.tree, func(h common.Hash) bool { return w.honestEver[h] }, w.stats)
+		for _, b := range w.tree.Chain(w.head.Hash()) {
+			w.gossip.faults.published[b.Hash()] = true // gossiped before the node started
+		}
+		w.stats["gossip-schedules"]++
 	}
-	w.logf("N=%d M=%d l1verify=%v fresh-engine=%v tip-feed=%v", n, w.m, w.verify, fresh, w.tip != nil)
+	w.logf("N=%d M=%d l1verify=%v fresh-engine=%v tip-feed=%v gossip=%v", n, w.m, w.verify, fresh, w.tip != nil, w.gossip != nil)
 	members := make([]safesource.SafeHeadSource, n)
 	for i := range n {
 		m := &member{mode: "honest"}
@@ -324,6 +344,9 @@ func (w *world) startAdapter() error {
 	cfg := engineadapter.Config{SourceTimeout: 10 * time.Second}
 	if w.tip != nil {
 		cfg.Tip = w.tip
+	}
+	if w.gossip != nil {
+		cfg.Tip = w.gossip
 	}
 	a, err := engineadapter.New(cfg, w.eng, w.source, nil, nil)
 	if err != nil {
@@ -529,19 +552,33 @@ func (w *world) heal() {
 	}
 	w.syncL1Finality()
 	w.el.SetForceSyncing(false)
-	if w.tip != nil {
+	if w.gossip != nil {
+		w.gossip.faults.mode = "honest"
+	}
+	if w.hasTipFeed() {
 		// the honest chain makes one more block, so that the tip feed has a
 		// head above safe to bring the node to, whatever a lie left above it
-		w.tip.mode = "honest"
-		next := w.tree.Extend(w.head.Hash(), 1, 0)[0]
-		w.head = next
-		w.markHonest(next)
-		for _, m := range w.members {
-			w.show(m)
+		if w.tip != nil {
+			w.tip.mode = "honest"
 		}
-		w.logf("honest chain makes block %d", next.NumberU64())
+		w.makeBlock()
 	}
 }
+
+// makeBlock makes one more block on the honest head, and the honest members
+// serve it.
+func (w *world) makeBlock() {
+	next := w.tree.Extend(w.head.Hash(), 1, 0)[0]
+	w.head = next
+	w.markHonest(next)
+	for _, m := range w.members {
+		w.show(m)
+	}
+	w.logf("honest chain makes block %d", next.NumberU64())
+}
+
+// hasTipFeed reports whether the adapter has a tip feed: the sim's or gossip.
+func (w *world) hasTipFeed() bool { return w.tip != nil || w.gossip != nil }
 
 // tick steps the adapter once and checks the invariants on every forkchoice
 // update the engine received since the last tick.
@@ -569,6 +606,9 @@ func (w *world) check() error {
 		return fmt.Errorf("the adapter's finalized head went down from %d to %d", w.adapterFin, st.Finalized.Number)
 	}
 	w.adapterFin, w.lastAdapter = st.Finalized.Number, w.adapter
+	if err := w.checkForged(); err != nil {
+		return err
+	}
 	fcus := w.el.ForkchoiceUpdates()
 	for _, fc := range fcus[w.fcusSeen:] {
 		if err := w.checkForkchoice(fc); err != nil {
@@ -580,6 +620,9 @@ func (w *world) check() error {
 }
 
 func (w *world) checkForkchoice(fc eth.ForkchoiceState) error {
+	if w.gossip != nil && w.gossip.faults.forged[fc.HeadBlockHash] {
+		return fmt.Errorf("forkchoice head %s was only ever gossiped with a wrong signature", fc.HeadBlockHash)
+	}
 	head, ok := w.tree.Block(fc.HeadBlockHash)
 	if !ok {
 		if fc.HeadBlockHash == w.tree.Genesis().Hash() {
