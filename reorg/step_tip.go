@@ -35,9 +35,12 @@ func (s *stepper) tipLookups() {
 	// itself, under the view's head: ask the engine, not Known
 	s.o.engineMoves = !s.v.HeadOnSafe
 	none := l.Unsafe.Number + 1 // a height not asked for: above the head
-	heights := []uint64{none, none, none}
+	heights := []uint64{none, none, none, none}
 	if !s.v.HeadOnSafe && l.Unsafe.Number >= l.Safe.Number {
 		heights[0] = l.Safe.Number // does the head's chain hold local safe?
+		// and is the head still on the engine's chain? An engine that synced
+		// by itself holds local safe on another chain than the view's head
+		heights[3] = l.Unsafe.Number
 	}
 	if p := low.Number - 1; low.Number > 0 && p > l.Safe.Number && p <= l.Unsafe.Number && low.ParentHash != l.Unsafe.Hash {
 		heights[1] = p
@@ -59,8 +62,9 @@ func (s *stepper) decideTip(got []Lookup) {
 	in := TipInput{Local: l, Chain: refs, Window: s.v.Params.TipWindow, Mode: s.v.Params.Mode, Rejected: s.rejected,
 		HeadOnSafe: s.v.HeadOnSafe, ELAtParent: got[1], ELAtTip: got[2]}
 	if !s.v.HeadOnSafe && l.Unsafe.Number >= l.Safe.Number {
-		at := got[0]
-		in.HeadOnSafe = at.Err == nil && at.Found && at.Ref.Hash == l.Safe.Hash
+		at, head := got[0], got[3]
+		in.HeadOnSafe = at.Err == nil && at.Found && at.Ref.Hash == l.Safe.Hash &&
+			head.Err == nil && head.Found && head.Ref.Hash == l.Unsafe.Hash
 	}
 	d := DecideTip(in)
 	s.o.td = d
