@@ -64,7 +64,21 @@ type nodeConfig struct {
 	Log              oplog.CLIConfig     // --log.*
 }
 
+// configFromCLI reads a single-chain node's command line: one chain's flags
+// and the process's.
 func configFromCLI(c *cli.Context) (nodeConfig, error) {
+	cfg, err := chainConfigFromCLI(c)
+	if err != nil {
+		return cfg, err
+	}
+	pc, err := processConfigFromCLI(c)
+	cfg.RPC, cfg.Metrics, cfg.Log = pc.RPC, pc.Metrics, pc.Log
+	return cfg, err
+}
+
+// chainConfigFromCLI reads and checks one chain's flags: the command line's,
+// or a --chains table's.
+func chainConfigFromCLI(c *cli.Context) (nodeConfig, error) {
 	cfg := nodeConfig{
 		EngineURL:        c.String(flagEngine),
 		JWTSecretPath:    c.String(flagJWTSecret),
@@ -72,9 +86,6 @@ func configFromCLI(c *cli.Context) (nodeConfig, error) {
 		FollowTimeout:    c.Duration(flagFollowTimeout),
 		PollInterval:     c.Duration(flagPollInterval),
 		SafeDBPath:       c.String(flagSafeDB),
-		RPC:              oprpc.ReadCLIConfig(c),
-		Metrics:          opmetrics.ReadCLIConfig(c),
-		Log:              oplog.ReadCLIConfig(c),
 	}
 	if err := checkURL(flagEngine, cfg.EngineURL); err != nil {
 		return cfg, err
@@ -147,12 +158,6 @@ func configFromCLI(c *cli.Context) (nodeConfig, error) {
 	}
 	if cfg.FollowTimeout <= 0 {
 		return cfg, badFlag(flagFollowTimeout, "%s: must be positive", cfg.FollowTimeout)
-	}
-	if p := cfg.RPC.ListenPort; p < -1 || p > 65535 {
-		return cfg, badFlag(flagRPCPort, "%d: want 0..65535, or -1 for off", p)
-	}
-	if p := cfg.Metrics.ListenPort; p < 0 || p > 65535 { // checked even while off: the flag is wrong either way
-		return cfg, badFlag(flagMetricsPort, "%d: want 0..65535", p)
 	}
 	return cfg, nil
 }

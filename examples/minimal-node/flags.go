@@ -51,7 +51,23 @@ const (
 	flagMetricsPort    = opmetrics.PortFlagName
 )
 
+// nodeFlags are every flag of the command line.
 func nodeFlags() []cli.Flag {
+	chains := &cli.StringFlag{Name: flagChains, EnvVars: envVar(flagChains),
+		Usage: "a TOML file of chains to follow in this one process, one [chain.<L2 chain id>] table each, whose keys are the flags above " +
+			"(engine, jwt-secret, \"l2.follow.source\", ...); the process's servers and logs stay on the command line (--rpc.*, --metrics.*, --log.*). " +
+			"The status RPC then answers each chain at /<chain id> and lightcl_chains at /"}
+	return append(append(chainFlags(), chains), processFlags()...)
+}
+
+// processFlags are the flags of the process as a whole: its servers and logs.
+func processFlags() []cli.Flag {
+	return append(append(rpcFlags(), metricsFlags()...), logFlags()...)
+}
+
+// chainFlags are the flags of one chain: with --chains, each chain's table
+// gives them.
+func chainFlags() []cli.Flag {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: flagEngine, Aliases: []string{"l2"}, EnvVars: envVar(flagEngine),
 			Usage: "the local execution engine's authenticated Engine API endpoint (op-geth's --authrpc), e.g. http://127.0.0.1:8551 (required; --l2 as in op-node)"},
@@ -112,7 +128,7 @@ func nodeFlags() []cli.Flag {
 				"with the L1 block its source derived it up to, for optimism_safeHeadAtL1Block. Needs a rollup-node source or --" +
 				flagSource + " " + sourceL1 + ". Default: none"},
 	}
-	return append(append(append(append(flags, p2pFlags()...), rpcFlags()...), metricsFlags()...), logFlags()...)
+	return append(flags, p2pFlags()...)
 }
 
 // rpcFlags are op-service's RPC server flags with minimal-node's defaults:

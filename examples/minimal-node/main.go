@@ -65,6 +65,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			if c.NArg() > 0 {
 				return &usageError{fmt.Errorf("unknown command %q", c.Args().First())}
 			}
+			if c.IsSet(flagChains) {
+				return runChainsFromCLI(c, stderr)
+			}
 			cfg, err := configFromCLI(c)
 			if err != nil {
 				return err
@@ -90,6 +93,27 @@ func runNode(ctx context.Context, cfg nodeConfig, logOut io.Writer) error {
 		return err
 	}
 	return n.Run(ctx)
+}
+
+// runChainsFromCLI runs the chains of --chains in this process until a
+// signal.
+func runChainsFromCLI(c *cli.Context, stderr io.Writer) error {
+	if err := chainsConflict(c); err != nil {
+		return err
+	}
+	pc, err := processConfigFromCLI(c)
+	if err != nil {
+		return err
+	}
+	specs, err := readChains(c.String(flagChains))
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop) // a second signal kills at once
+	logger := oplog.NewLogger(stderr, pc.Log)
+	return newChainHost(specs, pc, logger, stderr).Run(ctx)
 }
 
 // quietLogger passes on only logger's records at or above min, through

@@ -71,15 +71,31 @@ type node struct {
 	// StatusAddr and MetricsAddr are where the servers listen, once started.
 	StatusAddr, MetricsAddr string
 	closers                 []func()
-	configFrom              string // where the rollup config came from
-	l1Verify                string // the L1 the heads are verified against, or why not
-	startLine               []any  // the start-up line's fields, logged once every check passed
+	configFrom              string   // where the rollup config came from
+	l1Verify                string   // the L1 the heads are verified against, or why not
+	startLine               []any    // the start-up line's fields, logged once every check passed
+	hosted                  *hosting // nil for the one chain of a process; set for a chain of --chains
+}
+
+// hosting is what a chain of a --chains process gets from the process: its
+// chain id (the table's name, which the rollup config must carry), where its
+// metrics go, and the L1 verifiers every chain on an L1 shares.
+type hosting struct {
+	host    *chainHost
+	chainID *big.Int
+	reg     prometheus.Registerer
 }
 
 // newNode builds a node and checks everything it can at start; errors name the
 // flag to fix.
 func newNode(ctx context.Context, cfg nodeConfig, logger log.Logger) (*node, error) {
-	n := &node{cfg: cfg, log: logger}
+	return newHostedNode(ctx, cfg, logger, nil)
+}
+
+// newHostedNode builds a node as newNode does; hosted, when not nil, makes it
+// one chain of a --chains process.
+func newHostedNode(ctx context.Context, cfg nodeConfig, logger log.Logger, hosted *hosting) (*node, error) {
+	n := &node{cfg: cfg, log: logger, hosted: hosted}
 	if err := n.setup(ctx); err != nil {
 		n.close()
 		return nil, err
@@ -98,8 +114,14 @@ func (n *node) setup(ctx context.Context) error {
 		}
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var reg prometheus.Registerer
+	own := prometheus.NewRegistry()
+	if n.hosted != nil {
+		reg = n.hosted.reg
+	} else {
+		own.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg = own
+	}
 	adapterMetrics, err := engineadapter.NewPrometheusMetrics(reg, "lightcl")
 	if err != nil {
 		return err
@@ -114,6 +136,13 @@ func (n *node) setup(ctx context.Context) error {
 	}
 	if err := n.rollup.Check(); err != nil {
 		return &flagError{flag: flagRollupConfig, err: fmt.Errorf("rollup config from %s: %w", n.configFrom, err)}
+	}
+	if h := n.hosted; h != nil && n.rollup.L2ChainID.Cmp(h.chainID) != 0 {
+		flag := flagRollupConfig
+		if n.cfg.RollupConfigPath == "" {
+			flag = flagFollowSource
+		}
+		return badFlag(flag, "the rollup config from %s is for L2 chain %s, not the table's chain %s", n.configFrom, n.rollup.L2ChainID, h.chainID)
 	}
 
 	if err := n.dialEngine(ctx, secret); err != nil {
@@ -172,7 +201,7 @@ func (n *node) setup(ctx context.Context) error {
 		}
 	}
 	if n.cfg.Metrics.Enabled {
-		srv, err := opmetrics.StartServer(reg, n.cfg.Metrics.ListenAddr, n.cfg.Metrics.ListenPort)
+		srv, err := opmetrics.StartServer(own, n.cfg.Metrics.ListenAddr, n.cfg.Metrics.ListenPort)
 		if err != nil {
 			return listenError(flagMetricsAddr, flagMetricsPort, err)
 		}
@@ -312,10 +341,8 @@ func engineError(url string, err error) error {
 func (n *node) startStatusRPC() error {
 	srv := oprpc.NewServer(n.cfg.RPC.ListenAddr, n.cfg.RPC.ListenPort, version,
 		oprpc.WithLogger(quietLogger(n.log, log.LevelWarn))) // its "registered API" lines would precede a failed start's one line
-	srv.AddAPI(rpc.API{Namespace: "optimism", Service: &statusAPI{n: n}})
-	srv.AddAPI(rpc.API{Namespace: "lightcl", Service: &lightclAPI{n: n}})
-	if n.cfg.RPC.EnableAdmin {
-		srv.AddAPI(rpc.API{Namespace: "admin", Service: &adminAPI{n: n}})
+	for _, api := range n.apis(n.cfg.RPC.EnableAdmin) {
+		srv.AddAPI(api)
 	}
 	if err := srv.Start(); err != nil {
 		return listenError(flagRPCAddr, flagRPCPort, err)
@@ -323,6 +350,19 @@ func (n *node) startStatusRPC() error {
 	n.stops = append(n.stops, func(context.Context) error { return srv.Stop() })
 	n.StatusAddr = srv.Endpoint()
 	return nil
+}
+
+// apis are the namespaces the status RPC serves for the node: optimism_ and
+// lightcl_, and admin_ when admin is set.
+func (n *node) apis(admin bool) []rpc.API {
+	apis := []rpc.API{
+		{Namespace: "optimism", Service: &statusAPI{n: n}},
+		{Namespace: "lightcl", Service: &lightclAPI{n: n}},
+	}
+	if admin {
+		apis = append(apis, rpc.API{Namespace: "admin", Service: &adminAPI{n: n}})
+	}
+	return apis
 }
 
 // listenError names addrFlag when the address does not resolve, portFlag
@@ -345,7 +385,11 @@ func (n *node) Run(ctx context.Context) error {
 	}
 	g.Go(func() error {
 		err := n.adapter.Run(gctx)
-		n.log.Info("Adapter stopped; closing servers")
+		if len(n.stops) > 0 {
+			n.log.Info("Adapter stopped; closing servers")
+		} else {
+			n.log.Info("Adapter stopped")
+		}
 		n.stopServers() // no RPC (admin_postUnsafePayload) reaches the engine after the adapter stopped
 		return err
 	})

@@ -78,6 +78,23 @@ func (n *node) verifyAgainstL1(ctx context.Context, reg prometheus.Registerer, m
 		n.log.Warn("L1 verification is off: the source's heads are trusted blindly", "l1", n.cfg.L1URL)
 		return nil
 	}
+	g := n.rollup.Genesis // final by definition: finalized is held there while L1's finality lags
+	genesis := eth.L2BlockRef{Hash: g.L2.Hash, Number: g.L2.Number, Time: g.L2Time, L1Origin: g.L1}
+	if n.hosted != nil {
+		// the chains on this L1 share one verifier: one L1 read serves them all
+		v, err := n.hosted.host.verifier(ctx, n)
+		if err != nil {
+			return err
+		}
+		for i, m := range members {
+			if members[i], err = v.WrapChain(m, genesis); err != nil {
+				return &flagError{flag: flagL1, err: err}
+			}
+		}
+		n.l1Verify = n.cfg.L1URL + " (shared)"
+		n.verifier = v
+		return nil
+	}
 	rpcClient, err := n.dialChain(ctx, flagL1, n.cfg.L1URL, n.rollup.L1ChainID)
 	if err != nil {
 		return err
@@ -91,8 +108,7 @@ func (n *node) verifyAgainstL1(ctx context.Context, reg prometheus.Registerer, m
 	}
 	cfg := l1verify.DefaultConfig()
 	cfg.Timeout = n.cfg.FollowTimeout
-	g := n.rollup.Genesis // final by definition: finalized is held there while L1's finality lags
-	cfg.Genesis = eth.L2BlockRef{Hash: g.L2.Hash, Number: g.L2.Number, Time: g.L2Time, L1Origin: g.L1}
+	cfg.Genesis = genesis
 	v, err := l1verify.New(l1, cfg, n.log, vMetrics)
 	if err != nil {
 		return &flagError{flag: flagL1, err: err}

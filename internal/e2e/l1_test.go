@@ -75,8 +75,14 @@ type nodeProc struct {
 
 // startNode runs the minimal-node binary with args, killed at the end of the test.
 func startNode(t *testing.T, args ...string) *nodeProc {
+	return startNodeWith(t, append([]string{"--poll-interval", "100ms", "--rpc.port", "-1"}, args...)...)
+}
+
+// startNodeWith runs the minimal-node binary with args alone, killed at the
+// end of the test.
+func startNodeWith(t *testing.T, args ...string) *nodeProc {
 	p := &nodeProc{t: t, stderr: new(testutil.LogBuffer), done: make(chan struct{})}
-	p.cmd = exec.Command(minimalNode(t), append([]string{"--poll-interval", "100ms", "--rpc.port", "-1"}, args...)...)
+	p.cmd = exec.Command(minimalNode(t), args...)
 	p.cmd.Env = testutil.EnvWithout("LIGHTCL_")     // the test sets the flags
 	p.cmd.Stderr, p.cmd.Stdout = p.stderr, p.stderr // the logs, and start errors
 	require.NoError(t, p.cmd.Start())

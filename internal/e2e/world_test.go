@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"fmt"
 	"math/big"
 	"sync"
 	"testing"
@@ -30,14 +31,18 @@ type world struct {
 	nonce   uint64
 }
 
-func newWorld(t testing.TB) *world {
+func newWorld(t testing.TB) *world { return newWorldOfChain(t, opgeth.NewGenesis()) }
+
+// newWorldOfChain is newWorld on genesis g (another chain id, for several
+// chains side by side).
+func newWorldOfChain(t testing.TB, g *opgeth.Genesis) *world {
 	if testing.Short() {
 		t.Skip("end-to-end test: runs op-geth processes (built from the module cache on first use); skipped with -short")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+*soakFor) // TestSoak runs for -soak
 	t.Cleanup(cancel)
-	w := &world{t: t, ctx: ctx, genesis: opgeth.NewGenesis()}
-	w.seq = opgeth.Start(t, opgeth.Config{Genesis: w.genesis, Name: "sequencer"})
+	w := &world{t: t, ctx: ctx, genesis: g}
+	w.seq = opgeth.Start(t, opgeth.Config{Genesis: w.genesis, Name: fmt.Sprintf("sequencer-%d", g.ChainID())})
 	w.builder = opgeth.NewSequencer(t, w.seq)
 	src, err := remotel2.New(ctx, remotel2.Config{URL: w.seq.HTTP(), Kind: remotel2.KindEL, RollupConfig: w.genesis.RollupConfig()}, testLogger(t), nil)
 	require.NoError(t, err)
@@ -48,7 +53,7 @@ func newWorld(t testing.TB) *world {
 
 // build adds n blocks with txsPerBlock transfers each, and returns them.
 func (w *world) build(n, txsPerBlock int) []eth.L2BlockRef {
-	chainID := big.NewInt(opgeth.ChainID)
+	chainID := new(big.Int).SetUint64(w.genesis.ChainID())
 	refs, err := w.builder.Build(w.ctx, n, func(i int) [][]byte {
 		txs := opgeth.TransferTxs(opgeth.FundedKey(), chainID, w.nonce, txsPerBlock)
 		w.nonce += uint64(txsPerBlock)

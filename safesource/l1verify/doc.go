@@ -45,7 +45,10 @@
 // emptied when the head shows an L1 reorg, so a reorg that removes a cached
 // origin is caught on the very next call. A Verifier may be shared by several
 // wrapped sources (the members of a quorum, say), which then share its cache
-// and its L1 head reads.
+// and its L1 head reads. It may also serve several L2 chains on the same L1:
+// Verifier.WrapChain gives each source its own chain's genesis, and
+// Config.MaxHeadAge lets one L1 head read serve the chains' calls within that
+// long of it, at the price of seeing an L1 reorg up to that much later.
 //
 // Verifier.Status reports L1's head, safe and finalized blocks (op-node's
 // optimism_syncStatus head_l1, safe_l1 and finalized_l1) from the reads the

@@ -16,7 +16,8 @@ import (
 // below L1's finalized block (so it cannot leave L1), and a finalized head
 // below the local one is never taken (the adapter keeps the higher local
 // finalized head). The verdict stands, and the heads are dropped, when there
-// is nothing to hold at: no finalized head verified yet (a zero one would fail
+// is nothing to hold at: no finalized head verified yet and no genesis set
+// (Config.Genesis, or WrapChain's; a zero head would fail
 // safesource.Heads.Check), a held head not below the claim (the source has
 // left the chain it was verified on), or one that does not fit the new heads
 // by safesource.Heads.Check (it is above the safe head, or next to it or at
@@ -26,12 +27,12 @@ func (s *Source) holdFinalized(vd verdict) verdict {
 	held := s.status.VerifiedFinalized
 	s.mu.Unlock()
 	if held == (eth.L2BlockRef{}) {
-		held = s.v.cfg.Genesis // final by definition; zero when not configured
+		held = s.genesisRef() // final by definition; zero when not configured
 	}
 	claim := vd.heads.Finalized
 	switch {
 	case held == (eth.L2BlockRef{}):
-		vd.err = fmt.Errorf("%w; no finalized head verified yet to hold finalized at (Config.Genesis not set)", vd.err)
+		vd.err = fmt.Errorf("%w; no finalized head verified yet to hold finalized at (no genesis set: Config.Genesis or WrapChain)", vd.err)
 		return vd
 	case held.Number >= claim.Number:
 		vd.err = fmt.Errorf("%w; the last verified finalized head %d (%s) is not below the claim, so finalized is not held at it",
@@ -46,6 +47,15 @@ func (s *Source) holdFinalized(vd verdict) verdict {
 		return vd
 	}
 	return verdict{heads: h, result: ResultFinalizedHeld, l1Finalized: vd.l1Finalized, heldClaim: claim}
+}
+
+// genesisRef returns the L2 genesis block of s's chain: the one given to
+// WrapChain, else Config.Genesis; zero when neither is set.
+func (s *Source) genesisRef() eth.L2BlockRef {
+	if s.genesis != (eth.L2BlockRef{}) {
+		return s.genesis
+	}
+	return s.v.cfg.Genesis
 }
 
 // passed records heads passed on: a finalized head verified in full, or one

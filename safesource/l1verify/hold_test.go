@@ -5,11 +5,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/testlog"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lightcl/lightcl/internal/fake/fakechain"
 	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/reorg"
 	"github.com/lightcl/lightcl/safesource"
@@ -200,4 +202,80 @@ func TestFinalizedHeldAtGenesisBeforeAnyIsVerified(t *testing.T) {
 	got, err = s.Heads(ctx)
 	require.NoError(t, err)
 	require.Equal(t, uint64(60), got.Finalized.Number, "L1 finality caught up")
+}
+
+// TestFinalizedHeldAtEachChainsGenesis: one verifier serves several chains on
+// its L1. Each source wrapped with WrapChain holds a finalized claim ahead of
+// L1's finality at its own chain's genesis, not at Config.Genesis (which a
+// source wrapped with Wrap still uses), and each passes its own finalized head
+// once L1's finality catches up.
+func TestFinalizedHeldAtEachChainsGenesis(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.l1.SetLabels(18, 8) // every chain's finalized origin below is above 8
+	treeGenesis := w.tree.Ref(w.tree.Genesis())
+	synthGenesis := eth.L2BlockRef{Hash: synthHash(0), Time: fakechain.GenesisTime, L1Origin: w.l1.Ref(0).ID()}
+	configGenesis := eth.L2BlockRef{Hash: common.Hash{0xc0, 0xf1, 0x6}, Time: fakechain.GenesisTime, L1Origin: w.l1.Ref(0).ID()}
+	v, err := l1verify.New(testutil.DialL1(t, w.l1.URL()), l1verify.Config{Genesis: configGenesis}, nil, nil)
+	require.NoError(t, err)
+
+	chains := []struct {
+		name    string
+		heads   safesource.Heads
+		genesis eth.L2BlockRef // for WrapChain; zero: wrapped with Wrap
+		want    eth.L2BlockRef // finalized held at
+	}{
+		{"the Tree's chain, with its genesis", w.heads(90, 100, 60, w.l1.Ref(20)), treeGenesis, treeGenesis},
+		{"a synthetic chain, with its genesis", synthHeads(w.l1.Ref(15), w.l1.Ref(16), w.l1.Ref(10), w.l1.Ref(20)), synthGenesis, synthGenesis},
+		{"a chain wrapped with Wrap: Config.Genesis", synthHeads(w.l1.Ref(13), w.l1.Ref(14), w.l1.Ref(9), w.l1.Ref(20)), eth.L2BlockRef{}, configGenesis},
+	}
+	srcs := make([]*l1verify.Source, len(chains))
+	for i, c := range chains {
+		inner := static(t, c.name, c.heads)
+		if c.genesis == (eth.L2BlockRef{}) {
+			srcs[i], err = v.Wrap(inner)
+		} else {
+			srcs[i], err = v.WrapChain(inner, c.genesis)
+		}
+		require.NoError(t, err, c.name)
+		require.Same(t, v, srcs[i].Verifier(), c.name)
+	}
+
+	for i, c := range chains {
+		got, err := srcs[i].Heads(ctx)
+		require.NoError(t, err, c.name)
+		require.Equal(t, c.want, got.Finalized, "%s: finalized held at its own genesis", c.name)
+		require.Equal(t, c.heads.Safe, got.Safe, "%s: the safe head goes through", c.name)
+		require.NoError(t, got.Check(), c.name)
+		st := srcs[i].Status()
+		require.Equal(t, l1verify.ResultFinalizedHeld, st.LastResult, c.name)
+		require.Equal(t, c.heads.Finalized, st.HeldFinalizedClaim, c.name)
+	}
+
+	w.l1.SetLabels(18, 10)
+	for i, c := range chains {
+		got, err := srcs[i].Heads(ctx)
+		require.NoError(t, err, c.name)
+		require.Equal(t, c.heads, got, "%s: L1 finality caught up, its own finalized head passes", c.name)
+		require.Equal(t, l1verify.ResultOK, srcs[i].Status().LastResult, c.name)
+	}
+}
+
+// TestWrapChainWithoutGenesis: WrapChain with a zero genesis is Wrap: with no
+// Config.Genesis either, a finalized claim ahead of L1's finality before any
+// is verified has nothing to be held at, and the heads are dropped.
+func TestWrapChainWithoutGenesis(t *testing.T) {
+	w := newWorld(t)
+	w.l1.SetLabels(18, 8)
+	v, err := l1verify.New(testutil.DialL1(t, w.l1.URL()), l1verify.Config{}, nil, nil)
+	require.NoError(t, err)
+	s, err := v.WrapChain(static(t, "pushed", w.heads(90, 100, 60, w.l1.Ref(20))), eth.L2BlockRef{})
+	require.NoError(t, err)
+	got, err := s.Heads(context.Background())
+	require.ErrorIs(t, err, safesource.ErrAheadOfL1)
+	require.ErrorContains(t, err, "no genesis set")
+	require.Equal(t, safesource.Heads{}, got)
+
+	_, err = v.WrapChain(nil, w.tree.Ref(w.tree.Genesis()))
+	require.Error(t, err, "a nil inner source is refused")
 }

@@ -17,10 +17,11 @@ import (
 // Source is a SafeHeadSource that passes on an inner source's heads only
 // once they are verified against L1. Safe for concurrent use.
 type Source struct {
-	inner safesource.SafeHeadSource
-	v     *Verifier
-	name  string
-	log   log.Logger
+	inner   safesource.SafeHeadSource
+	v       *Verifier
+	name    string
+	log     log.Logger
+	genesis eth.L2BlockRef // this source's chain's genesis; zero: Config.Genesis
 
 	mu     sync.Mutex
 	status Status
@@ -41,11 +42,19 @@ func Wrap(inner safesource.SafeHeadSource, l1 L1Source, cfg Config, logger log.L
 // Wrap returns inner verified by v. Sources wrapped by one Verifier share its
 // cache and its reads of the L1 head.
 func (v *Verifier) Wrap(inner safesource.SafeHeadSource) (*Source, error) {
+	return v.WrapChain(inner, eth.L2BlockRef{})
+}
+
+// WrapChain is like Wrap, for a verifier shared by several chains (all on its
+// L1): genesis is this source's chain's L2 genesis block, used in place of
+// Config.Genesis to hold a finalized claim ahead of L1's finality (see
+// holdFinalized). A zero genesis leaves Config.Genesis in use, as Wrap does.
+func (v *Verifier) WrapChain(inner safesource.SafeHeadSource, genesis eth.L2BlockRef) (*Source, error) {
 	if inner == nil {
 		return nil, errors.New("l1verify: nil inner source")
 	}
 	name := inner.Name() + "+l1verify"
-	return &Source{inner: inner, v: v, name: name, log: v.log.New("source", name)}, nil
+	return &Source{inner: inner, v: v, name: name, log: v.log.New("source", name), genesis: genesis}, nil
 }
 
 // Name returns the inner source's name with "+l1verify" appended.

@@ -56,7 +56,10 @@ var ErrL1Unavailable = errors.New("L1 unavailable")
 // below the previous head, a reorg that replaces any cached block also
 // replaces that head, so it cannot go unseen. Each Heads call reads the L1
 // head anew (or joins a read that started after the call did), which is why a
-// reorg is caught on the next call.
+// reorg is caught on the next call. With Config.MaxHeadAge set, a call may
+// instead reuse a read that began up to MaxHeadAge before it did, so a reorg
+// is caught by the first call that begins more than MaxHeadAge after it; the
+// invariant is the same, only when a reorg is seen changes.
 type Verifier struct {
 	l1      L1Source
 	cfg     Config
@@ -120,7 +123,8 @@ func New(l1 L1Source, cfg Config, logger log.Logger, metrics Metrics) (*Verifier
 // yet is the zero ref, never a guess. These are op-node's optimism_syncStatus
 // head_l1, safe_l1 and finalized_l1.
 type VerifierStatus struct {
-	// L1Head is the last L1 head read: fresh as of the last Heads call.
+	// L1Head is the last L1 head read: fresh as of the last Heads call, or
+	// with Config.MaxHeadAge up to that much older.
 	L1Head eth.L1BlockRef
 	// L1Safe is the last L1 safe block read. It is read only in the batched
 	// request that brings L1's finalized block along with the head, on the
@@ -148,9 +152,11 @@ func (v *Verifier) Status() VerifierStatus {
 	return VerifierStatus{L1Head: v.head, L1Safe: v.safe, L1Finalized: v.finalized, Cached: v.canon.Len(), L1Reorgs: v.reorgs}
 }
 
-// view reads the L1 head, unless a read that began at or after since has
-// already succeeded, and returns the knowledge it leaves. Reads are one at a
-// time, so concurrent calls (a quorum round) share one.
+// view reads the L1 head, unless a read that began at or after since (less
+// Config.MaxHeadAge, zero by default) has already succeeded, and returns the
+// knowledge it leaves. Reads are one at a time, so concurrent calls (a quorum
+// round) share one, and with MaxHeadAge so do calls within that long of each
+// other (the chains sharing a verifier, each polling on its own clock).
 //
 // This is not golang.org/x/sync/singleflight, whose semantics differ in two
 // ways that matter here. A singleflight caller joins whatever read is in
@@ -164,6 +170,8 @@ func (v *Verifier) Status() VerifierStatus {
 // Here the read runs under its reader's context, and a caller waiting for a
 // read that fails reads again under its own. Detaching the read from every
 // caller's context instead would leave a read running that no caller owns.
+// (With MaxHeadAge a caller does take a read that began before it, but only
+// by the delay the configuration allows.)
 func (v *Verifier) view(ctx context.Context, since time.Time) (view, error) {
 	select {
 	case v.refreshLock <- struct{}{}:
@@ -171,7 +179,7 @@ func (v *Verifier) view(ctx context.Context, since time.Time) (view, error) {
 		return view{}, fmt.Errorf("waiting to read the L1 head: %w", ctx.Err())
 	}
 	defer func() { <-v.refreshLock }()
-	if r := v.lastRefresh; r.ok && !r.start.Before(since) {
+	if r := v.lastRefresh; r.ok && !r.start.Before(since.Add(-v.cfg.MaxHeadAge)) {
 		return r.view, nil
 	}
 	start := time.Now()

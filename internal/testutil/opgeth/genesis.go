@@ -79,12 +79,16 @@ type Genesis struct {
 	modify func(*rollup.Config) // applied by RollupConfig; nil for the default
 }
 
-// NewGenesis returns the test genesis. Every call gives the same genesis
-// hash.
-func NewGenesis() *Genesis {
+// NewGenesis returns the test genesis of chain ChainID. Every call gives the
+// same genesis hash.
+func NewGenesis() *Genesis { return NewGenesisOfChain(ChainID) }
+
+// NewGenesisOfChain returns the test genesis with L2 chain id id (and geth's
+// network id), for runs of several chains side by side.
+func NewGenesisOfChain(id uint64) *Genesis {
 	zero := uint64(0)
 	chainCfg := &params.ChainConfig{
-		ChainID:                 big.NewInt(ChainID),
+		ChainID:                 new(big.Int).SetUint64(id),
 		HomesteadBlock:          new(big.Int),
 		EIP150Block:             new(big.Int),
 		EIP155Block:             new(big.Int),
@@ -145,6 +149,9 @@ func (g *Genesis) Block() *types.Block { return g.block }
 // ChainConfig returns the L2 chain config of the genesis.
 func (g *Genesis) ChainConfig() *params.ChainConfig { return g.core.Config }
 
+// ChainID returns the L2 chain id of the genesis.
+func (g *Genesis) ChainID() uint64 { return g.core.Config.ChainID.Uint64() }
+
 // WithRollupConfig returns the same genesis with another rollup config:
 // RollupConfig gives the default one changed by modify (e.g. another L1
 // genesis, batcher or sequencing window). Start, Node.Engine, Node.L2 and
@@ -159,6 +166,7 @@ func (g *Genesis) WithRollupConfig(modify func(*rollup.Config)) *Genesis {
 // L1Header(0) (see WithRollupConfig).
 func (g *Genesis) RollupConfig() *rollup.Config {
 	cfg := defaultRollupConfig(g.Hash())
+	cfg.L2ChainID = new(big.Int).SetUint64(g.ChainID())
 	if g.modify != nil {
 		g.modify(cfg)
 	}

@@ -67,7 +67,7 @@ func (n *Node) args(p ports) []string {
 	args := []string{
 		"--config", filepath.Join(n.dataDir, "p2p.toml"),
 		"--datadir", n.dataDir,
-		"--networkid", strconv.Itoa(ChainID),
+		"--networkid", strconv.FormatUint(n.cfg.Genesis.ChainID(), 10),
 		"--http", "--http.addr", "127.0.0.1", "--http.port", strconv.Itoa(p.http),
 		"--http.api", "eth,net,web3,admin,debug",
 		// websockets on the HTTP port (geth serves both on one port)
@@ -92,8 +92,8 @@ func p2pConfig(port int) string {
 	return fmt.Sprintf("[Node.P2P]\nListenAddr = \"127.0.0.1:%d\"\n", port)
 }
 
-// launch starts geth on p and waits until it answers eth_chainId with
-// ChainID and holds the expected genesis.
+// launch starts geth on p and waits until it answers eth_chainId with the
+// genesis's chain id and holds the expected genesis.
 func (n *Node) launch(p ports) error {
 	if err := os.WriteFile(filepath.Join(n.dataDir, "p2p.toml"), []byte(p2pConfig(p.p2p)), 0o644); err != nil {
 		return err
@@ -143,8 +143,8 @@ func (n *Node) waitReady(proc *process) error {
 		var id hexutil.Uint64
 		err := call(ctx, url, &id, "eth_chainId")
 		if err == nil {
-			if id != ChainID {
-				return fmt.Errorf("eth_chainId is %d, want %d", id, ChainID)
+			if want := n.cfg.Genesis.ChainID(); uint64(id) != want {
+				return fmt.Errorf("eth_chainId is %d, want %d", id, want)
 			}
 			return n.checkGenesis(ctx, url)
 		}
