@@ -348,3 +348,52 @@ func TestChainsShareOneL1Verifier(t *testing.T) {
 	}
 	p.stop(t)
 }
+
+// TestReadmeChainsExample: the --chains file the README shows reads as it
+// says.
+func TestReadmeChainsExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	_, after, ok := strings.Cut(string(readme), "### Many chains in one process")
+	require.True(t, ok, "the README's --chains section")
+	_, block, ok := strings.Cut(after, "```toml\n")
+	require.True(t, ok, "its TOML example")
+	block, _, ok = strings.Cut(block, "```")
+	require.True(t, ok)
+	specs, err := readChains(writeChains(t, block))
+	require.NoError(t, err)
+	require.Len(t, specs, 2)
+	op, base := specs[0].cfg, specs[1].cfg
+	require.Equal(t, "10", specs[0].label())
+	require.Equal(t, []string{"ws://op-geth-10:8546"}, op.UnsafeURLs)
+	require.Equal(t, "8453", specs[1].label())
+	require.Equal(t, sourceQuorum, base.Source)
+	require.Len(t, base.FollowURLs, 3)
+	require.Equal(t, 2, base.Quorum)
+	require.True(t, base.Backfill)
+	require.Equal(t, time.Second, base.PollInterval)
+	require.Equal(t, op.L1URL, base.L1URL, "both on one L1")
+}
+
+// TestChainsOneFailsItsStartUpCheck: a chain whose rollup config is for
+// another chain than its table's fails its start, and is shown failed with
+// the reason, while the other chain runs; the process keeps running.
+func TestChainsOneFailsItsStartUpCheck(t *testing.T) {
+	a, b := newChainFixture(t, 901, 30), newChainFixture(t, 902, 30)
+	a.follow(10, 5)
+	b.follow(10, 5)
+	// chain 902's table points at chain 901's remote, whose config says 901
+	bad := strings.Replace(b.table(), b.remote.URL(), a.remote.URL(), 1)
+	rpcPort := freePort(t)
+	root := fmt.Sprintf("http://127.0.0.1:%d", rpcPort)
+	p := startProcess(t, nil, "--chains", writeChains(t, a.table()+bad), "--rpc.port", strconv.Itoa(rpcPort))
+	a.waitSafe(t, p, 10)
+	require.Eventually(t, func() bool { return chainState(t, root, 902).state == "failed" }, waitFor, 20*time.Millisecond)
+	var chains []chainSummary
+	require.NoError(t, callRPC(root, &chains, "lightcl_chains"))
+	require.Contains(t, chains[1].Error, "is for L2 chain 901, not the table's chain 902")
+	require.Contains(t, p.stderr.String(), "Chain failed")
+	a.follow(20, 10)
+	a.waitSafe(t, p, 20)
+	p.stop(t)
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"net/http"
 	"strings"
@@ -54,7 +53,6 @@ func processConfigFromCLI(c *cli.Context) (processConfig, error) {
 type chainHost struct {
 	cfg    processConfig
 	log    log.Logger
-	logOut io.Writer
 	chains []*chain // by chain id
 	byID   map[string]*chain
 	proc   *prometheus.Registry // the process's own metrics and the shared verifiers'
@@ -82,8 +80,8 @@ type sharedL1 struct {
 	maxHeadAge time.Duration
 }
 
-func newChainHost(specs []chainSpec, cfg processConfig, logger log.Logger, logOut io.Writer) *chainHost {
-	h := &chainHost{cfg: cfg, log: logger, logOut: logOut, byID: map[string]*chain{}, l1: map[string]*sharedL1{},
+func newChainHost(specs []chainSpec, cfg processConfig, logger log.Logger) *chainHost {
+	h := &chainHost{cfg: cfg, log: logger, byID: map[string]*chain{}, l1: map[string]*sharedL1{},
 		proc: prometheus.NewRegistry()}
 	h.proc.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, s := range specs {

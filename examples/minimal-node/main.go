@@ -113,7 +113,7 @@ func runChainsFromCLI(c *cli.Context, stderr io.Writer) error {
 	defer stop()
 	context.AfterFunc(ctx, stop) // a second signal kills at once
 	logger := oplog.NewLogger(stderr, pc.Log)
-	return newChainHost(specs, pc, logger, stderr).Run(ctx)
+	return newChainHost(specs, pc, logger).Run(ctx)
 }
 
 // quietLogger passes on only logger's records at or above min, through
