@@ -76,8 +76,10 @@ type sharedL1 struct {
 	close    func()
 	index    int // its place among the L1 URLs, in chain id order: the l1 label of its metrics
 	// maxHeadAge is how old an L1 head read may be to serve another
-	// chain's check: the shortest poll interval of the chains on this L1
+	// chain's check: the shortest poll interval of the chains on this L1,
+	// zero when only one chain is on it
 	maxHeadAge time.Duration
+	chains     int // how many chains are on this L1
 }
 
 func newChainHost(specs []chainSpec, cfg processConfig, logger log.Logger) *chainHost {
@@ -95,6 +97,12 @@ func newChainHost(specs []chainSpec, cfg processConfig, logger log.Logger) *chai
 				h.l1[u] = l1
 			}
 			l1.maxHeadAge = min(l1.maxHeadAge, s.cfg.PollInterval)
+			l1.chains++
+		}
+	}
+	for _, l1 := range h.l1 {
+		if l1.chains == 1 {
+			l1.maxHeadAge = 0 // nothing to share: read the head on every check, as a single-chain node does
 		}
 	}
 	return h

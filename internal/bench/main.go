@@ -4,8 +4,8 @@
 // insertion speed, a walk back block by block, …); this command runs them one
 // at a time with `go test -bench`, reads their metrics and prints them.
 //
-//	go run ./internal/bench            # the full run, about 11 minutes
-//	go run ./internal/bench -quick     # a smoke run of every row, about 2 minutes
+//	go run ./internal/bench            # the full run, about 14 minutes
+//	go run ./internal/bench -quick     # a smoke run of every row, about 3 minutes
 //	go run ./internal/bench -check     # also fail when a count exceeds its bound
 //	go run ./internal/bench -rows lag,steady
 //
@@ -130,6 +130,16 @@ var rows = []row{
 		pkg: "./internal/bench", bench: "^BenchmarkMinimalNodeHour$",
 		full: []string{"-benchtime", "1x"}, quick: []string{"-benchtime", "1x", "-node.blocks", "300"},
 		columns: []string{"ticks", "rss-early-MB", "rss-end-MB", "rss-end/early", "cpu-us/tick", "remote-req/tick", "el-req/tick", "l1-req/tick", "tip-req/tick"},
+	},
+	{
+		name: "chains", title: "Many chains: K chains in one minimal-node --chains process against K single-chain processes, on the same in-memory chains (backfill from a remote L2 EL, L1 verification on one shared L1, 500 ms poll, a block a second; 20 s window, quick: 5 s)",
+		pkg: "./internal/bench", bench: "^BenchmarkManyChains$",
+		full: []string{"-benchtime", "1x"}, quick: []string{"-benchtime", "1x", "-chains.window", "5s"},
+		columns: []string{"one-ticks", "procs-ticks", "one-rss-MB", "procs-rss-MB", "rss-one/procs", "one-cpu-us/tick", "procs-cpu-us/tick", "cpu-one/procs",
+			"one-goroutines", "procs-goroutines", "one-l1-req/interval", "procs-l1-req/interval"},
+		checks: []check{
+			{"", "one-l1-req/interval", 4, "L1 requests do not grow with K: one batched read of L1's head, safe and finalized blocks (3 calls) a poll interval serves every chain, plus a new origin now and then"},
+		},
 	},
 	{
 		name: "quorum", title: "Quorum rounds (member latency 2 ms + exp(3 ms), one member stalled)",

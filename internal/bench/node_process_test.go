@@ -54,9 +54,20 @@ func nodeBuild(b *testing.B) string {
 	return bin
 }
 
+// nodeStatusLine is the single-chain binary's log line that says its status
+// RPC listens, logged once every start-up check has passed.
+var nodeStatusLine = regexp.MustCompile(`Status RPC listening +addr=(\S+)`)
+
 // start runs the binary and waits until its status RPC listens, which it
 // logs once every start-up check has passed.
 func (w *nodeWorld) start(bin string, args ...string) {
+	w.launch(bin, args...)
+	w.dialStatus(w.awaitLog(nodeStatusLine, 30*time.Second)[1])
+}
+
+// launch runs the binary without waiting for anything: it dies with the
+// benchmark (Pdeathsig) and is killed at its end (Cleanup) if still running.
+func (w *nodeWorld) launch(bin string, args ...string) {
 	w.log = new(nodeLog)
 	w.done = make(chan struct{})
 	w.cmd = exec.Command(bin, args...)
@@ -70,20 +81,20 @@ func (w *nodeWorld) start(bin string, args ...string) {
 		w.waitErr = w.cmd.Wait()
 		close(w.done)
 	}()
-	w.b.Cleanup(w.kill) // a start-up failure below ends the benchmark before its deferred kill
-	addrRE := regexp.MustCompile(`Status RPC listening +addr=(\S+)`)
-	deadline := time.Now().Add(30 * time.Second)
+	w.b.Cleanup(w.kill) // a start-up failure ends the benchmark before its deferred kill
+}
+
+// awaitLog waits until the child's log has a line matching re and returns
+// the match and its groups; it fails if the child exits first or within
+// passes.
+func (w *nodeWorld) awaitLog(re *regexp.Regexp, within time.Duration) []string {
+	deadline := time.Now().Add(within)
 	for {
-		if m := addrRE.FindStringSubmatch(w.log.String()); m != nil {
-			c, err := rpc.Dial("http://" + m[1])
-			if err != nil {
-				w.fatalf("dialing the status RPC at %s: %v", m[1], err)
-			}
-			w.status = c
-			return
+		if m := re.FindStringSubmatch(w.log.String()); m != nil {
+			return m
 		}
 		if time.Now().After(deadline) {
-			w.fatalf("no status RPC 30s after start")
+			w.fatalf("no log line matching %q %s after start", re, within)
 		}
 		select {
 		case <-w.done:
@@ -91,6 +102,15 @@ func (w *nodeWorld) start(bin string, args ...string) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// dialStatus opens the status RPC client on addr (host:port).
+func (w *nodeWorld) dialStatus(addr string) {
+	c, err := rpc.Dial("http://" + addr)
+	if err != nil {
+		w.fatalf("dialing the status RPC at %s: %v", addr, err)
+	}
+	w.status = c
 }
 
 // stop sends SIGTERM and requires exit code 0 within 15 s.

@@ -254,7 +254,7 @@ func nodeReplay(b *testing.B, bin string, hz int64, blocks int, poll time.Durati
 	last := w.sample(true)
 	replayed := time.Since(started)
 
-	wantUnsafe, wantSafe, wantFin := w.heads(uint64(blocks))
+	wantUnsafe, wantSafe, wantFin := nodeHeads(uint64(blocks))
 	deadline := time.Now().Add(time.Minute)
 	for {
 		unsafe, safe, fin := w.el.Labels()
@@ -344,8 +344,9 @@ func (w *nodeWorld) forkchoiceGaps() string {
 	return strings.Join(parts, ", ")
 }
 
-// heads are the remote's unsafe, safe and finalized heights after step.
-func (w *nodeWorld) heads(step uint64) (unsafe, safe, fin uint64) {
+// nodeHeads are the remote's unsafe, safe and finalized heights after step:
+// safe nodeSafeLag below the unsafe head, finalized nodeFinalizedLag below safe.
+func nodeHeads(step uint64) (unsafe, safe, fin uint64) {
 	unsafe = step
 	if unsafe > nodeSafeLag {
 		safe = unsafe - nodeSafeLag
@@ -370,7 +371,7 @@ func (w *nodeWorld) block(n uint64) *types.Block {
 // one above the unsafe head's origin, its labels at the safe and finalized
 // heads' origins), then the rollup node's heads.
 func (w *nodeWorld) advance(step uint64) {
-	unsafe, safe, fin := w.heads(step)
+	unsafe, safe, fin := nodeHeads(step)
 	w.remoteEL.Insert(w.block(unsafe))
 	w.remoteEL.SetForkchoice(w.block(unsafe).Hash(), w.block(safe).Hash(), w.block(fin).Hash())
 	if h := unsafe/fakechain.BlocksPerEpoch + 1; h > w.l1.Head().Number {
