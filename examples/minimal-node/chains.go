@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"sort"
 	"strconv"
 	"time"
 
 	"github.com/BurntSushi/toml"
+	oprpc "github.com/ethereum-optimism/optimism/op-service/rpc"
+	"github.com/ethereum/go-ethereum/log"
 	"github.com/urfave/cli/v2"
 )
 
@@ -35,12 +38,25 @@ type chainSpec struct {
 // checked as the command line is; the first bad one is refused with an error
 // naming the chain and the key.
 func readChains(path string) ([]chainSpec, error) {
+	specs, err := parseChains(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkChains(specs); err != nil {
+		return nil, badFlag(flagChains, "%s: %w", path, err)
+	}
+	return specs, nil
+}
+
+// parseChains reads and checks a --chains file's tables, without opening the
+// files they name.
+func parseChains(path string) ([]chainSpec, error) {
 	var file struct {
 		Chain map[string]map[string]any `toml:"chain"`
 	}
 	md, err := toml.DecodeFile(path, &file)
 	if err != nil {
-		return nil, badFlag(flagChains, "%s: %v", path, err)
+		return nil, badFlag(flagChains, "%s: %w", path, err)
 	}
 	for _, k := range md.Undecoded() {
 		// keys below a chain's table are its settings, read below; anything
@@ -62,11 +78,52 @@ func readChains(path string) ([]chainSpec, error) {
 	for _, id := range ids {
 		spec, err := readChain(id, file.Chain[id])
 		if err != nil {
-			return nil, badFlag(flagChains, "%s: chain %s: %v", path, id, err)
+			return nil, badFlag(flagChains, "%s: chain %s: %w", path, id, err)
 		}
 		specs = append(specs, spec)
 	}
 	return specs, nil
+}
+
+// checkChains checks at start what a chain would otherwise fail on only once
+// it starts, while the others run: its JWT secret and rollup config files,
+// and files or ports two chains cannot both hold.
+func checkChains(specs []chainSpec) error {
+	quiet := log.NewLogger(log.DiscardHandler())
+	held := map[string]string{} // "key value" -> the chain holding it
+	for _, s := range specs {
+		id := s.label()
+		if _, err := oprpc.ObtainJWTSecret(quiet, s.cfg.JWTSecretPath, false); err != nil {
+			return fmt.Errorf("chain %s: %s: %w", id, flagJWTSecret, err)
+		}
+		if path := s.cfg.RollupConfigPath; path != "" {
+			cfg, err := readRollupConfig(path)
+			if err == nil {
+				err = cfg.Check()
+			}
+			if err == nil && (cfg.L2ChainID == nil || cfg.L2ChainID.Cmp(s.ID) != 0) {
+				err = fmt.Errorf("%s is for L2 chain %v, not the table's chain %s", path, cfg.L2ChainID, id)
+			}
+			if err != nil {
+				return fmt.Errorf("chain %s: %s: %w", id, flagRollupConfig, err)
+			}
+		}
+		exclusive := map[string]string{flagSafeDB: s.cfg.SafeDBPath, flagL1CrossState: s.cfg.L1CrossState, flagP2PPrivPath: s.cfg.P2P.PrivPath}
+		if p := s.cfg.P2P; p.Enabled && p.ListenTCP != 0 {
+			exclusive[flagP2PListenTCP] = net.JoinHostPort(p.ListenIP.String(), strconv.Itoa(p.ListenTCP))
+		}
+		for _, key := range []string{flagSafeDB, flagL1CrossState, flagP2PPrivPath, flagP2PListenTCP} {
+			v := exclusive[key]
+			if v == "" {
+				continue
+			}
+			if other, ok := held[key+" "+v]; ok {
+				return fmt.Errorf("chain %s: %s: %s is chain %s's too: each chain needs its own", id, key, v, other)
+			}
+			held[key+" "+v] = id
+		}
+	}
+	return nil
 }
 
 func chainIDLess(a, b string) bool {
@@ -84,8 +141,10 @@ func readChain(id string, table map[string]any) (chainSpec, error) {
 		return chainSpec{}, fmt.Errorf("the table's name must be the L2 chain id in decimal, as [chain.10]")
 	}
 	settings := map[string]any{}
-	flatten("", table, settings)
-	known := chainFlagNames()
+	if err := flatten("", table, settings); err != nil {
+		return chainSpec{}, err
+	}
+	known, process := chainFlagNames(), processFlagNames()
 	keys := make([]string, 0, len(settings))
 	for k := range settings {
 		keys = append(keys, k)
@@ -94,7 +153,7 @@ func readChain(id string, table map[string]any) (chainSpec, error) {
 	args := []string{"chain"}
 	for _, k := range keys {
 		switch {
-		case processFlagNames()[k]:
+		case process[k]:
 			return chainSpec{}, fmt.Errorf("%s: a setting of the whole process: give it on the command line as --%s", k, k)
 		case !known[k]:
 			return chainSpec{}, fmt.Errorf("%s: not a setting of a chain (the keys are the single-chain flags' names; see --help)", k)
@@ -122,18 +181,25 @@ func readChain(id string, table map[string]any) (chainSpec, error) {
 }
 
 // flatten turns nested tables (TOML's dotted keys without quotes:
-// l2.follow.source = "...") into dotted names.
-func flatten(prefix string, table map[string]any, out map[string]any) {
+// l2.follow.source = "...") into dotted names. A name given both ways is
+// refused.
+func flatten(prefix string, table map[string]any, out map[string]any) error {
 	for k, v := range table {
 		if prefix != "" {
 			k = prefix + "." + k
 		}
 		if sub, ok := v.(map[string]any); ok {
-			flatten(k, sub, out)
+			if err := flatten(k, sub, out); err != nil {
+				return err
+			}
 			continue
+		}
+		if _, ok := out[k]; ok {
+			return fmt.Errorf("%s: given twice (quoted and as nested keys)", k)
 		}
 		out[k] = v
 	}
+	return nil
 }
 
 // argValues renders a TOML value as flag values: a list gives one value per
@@ -240,11 +306,12 @@ func chainsConflict(c *cli.Context) error {
 	for _, f := range chainFlags() {
 		name := f.Names()[0]
 		if c.IsSet(name) {
-			return badFlag(name, "set per chain in the --%s file, not on the command line beside it", flagChains)
+			return badFlag(name, "set per chain in the --%s file, not on the command line or in the environment beside it", flagChains)
 		}
 	}
 	return nil
 }
 
-// chainLabel is a chain's name in logs and metrics.
+// label is a chain's name in logs, metrics and the status RPC's paths: its
+// chain id in decimal.
 func (s chainSpec) label() string { return s.ID.String() }

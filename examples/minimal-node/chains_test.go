@@ -34,10 +34,14 @@ func writeChains(t *testing.T, text string) string {
 // TestChainsFileErrors: a bad --chains file is refused at start, exit 2, with
 // one line naming the chain and the key.
 func TestChainsFileErrors(t *testing.T) {
-	good := `engine = "http://127.0.0.1:1"
-jwt-secret = "/dev/null"
+	jwt := testutil.WriteJWTSecret(t, fakeel.NewJWTSecret())
+	good := fmt.Sprintf(`engine = "http://127.0.0.1:1"
+jwt-secret = %q
 "l2.follow.source" = "http://127.0.0.1:2"
-`
+`, jwt)
+	tree := fakechain.NewTree()
+	rollup901 := writeRollupConfig(t, tree) // fakechain's chain id, 901
+	safedb := t.TempDir()
 	for _, tc := range []struct {
 		name, file string
 		args       []string
@@ -52,8 +56,16 @@ jwt-secret = "/dev/null"
 		{"a bad value in the second chain", "[chain.901]\n" + good + "[chain.902]\n" + good + "\"poll-interval\" = \"-1s\"\n", nil,
 			[]string{"chain 902", "poll-interval: -1s: must be positive"}},
 		{"a number for a duration", "[chain.901]\n" + good + "\"poll-interval\" = 5\n", nil, []string{"chain 901", "poll-interval"}},
-		{"a quorum of one, as nested keys", "[chain.901]\n" + good + "source = \"quorum\"\n", nil,
+		{"a quorum of one", "[chain.901]\n" + good + "source = \"quorum\"\n", nil,
 			[]string{"chain 901", "l2.follow.source: given once; --source quorum needs at least 2"}},
+		{"a key given quoted and nested", "[chain.901]\n" + good + "l2.follow.source = \"http://127.0.0.1:3\"\n", nil,
+			[]string{"chain 901", "l2.follow.source: given twice"}},
+		{"a JWT secret file that is not there", "[chain.901]\nengine = \"http://127.0.0.1:1\"\njwt-secret = \"/nonexistent/jwt.hex\"\n\"l2.follow.source\" = \"http://127.0.0.1:2\"\n", nil,
+			[]string{"chain 901", "jwt-secret:"}},
+		{"a rollup config for another chain", "[chain.902]\n" + good + fmt.Sprintf("\"rollup.config\" = %q\n", rollup901), nil,
+			[]string{"chain 902", "rollup.config:", "is for L2 chain 901, not the table's chain 902"}},
+		{"one safe-head database for two chains", fmt.Sprintf("[chain.901]\n%s\"safedb.path\" = %q\n[chain.902]\n%s\"safedb.path\" = %q\n", good, safedb, good, safedb), nil,
+			[]string{"chain 902", "safedb.path: " + safedb + " is chain 901's too"}},
 		{"a table outside chain", "[chain.901]\n" + good + "[other]\nx = 1\n", nil, []string{"\"other\" is not a chain table"}},
 		{"no chain", "# nothing\n", nil, []string{"no chain"}},
 		{"not TOML", "[chain.901\n", nil, []string{"chains.toml"}},
@@ -79,15 +91,16 @@ jwt-secret = "/dev/null"
 // LIGHTCL_* variable of a chain flag does not reach the chains.
 func TestChainsFileNestedKeysAndEnv(t *testing.T) {
 	t.Setenv("LIGHTCL_POLL_INTERVAL", "7s")
+	jwt := testutil.WriteJWTSecret(t, fakeel.NewJWTSecret())
 	path := writeChains(t, `[chain.10]
 engine = "http://127.0.0.1:1"
-jwt-secret = "/dev/null"
+jwt-secret = "`+jwt+`"
 source = "quorum"
 l2.follow.source = ["http://127.0.0.1:2", "http://127.0.0.1:3"]
 l2.follow.quorum = 2
 [chain.8453]
 engine = "http://127.0.0.1:4"
-jwt-secret = "/dev/null"
+jwt-secret = "`+jwt+`"
 "l2.follow.source" = "http://127.0.0.1:5"
 "poll-interval" = "250ms"
 `)
@@ -149,8 +162,8 @@ func (f *chainFixture) waitSafe(t *testing.T, p *process, safe int) {
 }
 
 // TestChainsFollowedInOneProcess: three chains with different chain ids, each
-// on its own engine and rollup node, followed by one process. The third
-// chain's remote stalls, then lies about finalized (its adapter halts), and
+// on its own engine and rollup node, followed by one process. The second
+// chain's engine stalls; the third chain's remote stalls, then lies about finalized (its adapter halts), and
 // the chain is stopped and started again through the admin API; meanwhile
 // the other two keep following, each answering at /<chain id>, and /metrics
 // carries each chain's series under its chain label.
@@ -180,12 +193,23 @@ func TestChainsFollowedInOneProcess(t *testing.T) {
 		require.Equal(t, f.id, cfgAnswer.L2ChainID.Uint64())
 	}
 	var missing any
-	require.Error(t, callRPC(root+"/904", &missing, "optimism_syncStatus"), "no chain 904")
+	require.ErrorContains(t, callRPC(root+"/904", &missing, "optimism_syncStatus"), "404", "no chain 904")
 	metrics := httpGet(fmt.Sprintf("http://127.0.0.1:%d/metrics", promPort))
 	for _, f := range []*chainFixture{a, b, c} {
 		require.Contains(t, metrics, fmt.Sprintf(`lightcl_adapter_head_number{chain="%d",label="safe"} 10`, f.id))
 	}
 	require.Contains(t, metrics, "process_resident_memory_bytes", "the process's own metrics, once")
+
+	// chain 902's engine stalls: the others go on, and it catches up once
+	// its engine answers again
+	b.el.Faults().Stall(time.Hour)
+	a.follow(15, 5)
+	c.follow(15, 5)
+	a.waitSafe(t, p, 15)
+	c.waitSafe(t, p, 15)
+	b.follow(15, 5)
+	b.el.Faults().Clear()
+	b.waitSafe(t, p, 15)
 
 	// chain 903's remote stalls past its timeout: the others go on
 	c.remote.Faults().Stall(time.Hour)
@@ -218,14 +242,18 @@ func TestChainsFollowedInOneProcess(t *testing.T) {
 
 	// stop chain 903, put its remote right, start it again
 	var none any
-	require.NoError(t, callRPC(root, &none, "admin_stopChain", 903))
+	require.NoError(t, callRPC(root, &none, "admin_stopChain", "903"))
 	require.Equal(t, "stopped", chainState(t, root, 903).state)
+	metrics = httpGet(fmt.Sprintf("http://127.0.0.1:%d/metrics", promPort))
+	require.Contains(t, metrics, `lightcl_chain_state{chain="903",state="stopped"} 1`)
+	require.NotContains(t, metrics, `lightcl_adapter_head_number{chain="903"`, "a stopped chain shows no stale series")
+	require.Contains(t, metrics, `lightcl_adapter_head_number{chain="901",label="safe"}`)
 	err := callRPC(fmt.Sprintf("%s/%d", root, 903), &none, "optimism_syncStatus")
 	require.ErrorContains(t, err, "chain 903 is stopped")
 	require.Error(t, callRPC(root, &none, "admin_stopChain", 903), "a stopped chain cannot be stopped")
 	c.follow(50, 40)
 	a.follow(50, 40)
-	require.NoError(t, callRPC(root, &none, "admin_startChain", 903))
+	require.NoError(t, callRPC(root, &none, "admin_startChain", "0x387"), "903 in hex")
 	c.waitSafe(t, p, 50)
 	a.waitSafe(t, p, 50)
 	st = chainState(t, root, 903)
@@ -233,6 +261,11 @@ func TestChainsFollowedInOneProcess(t *testing.T) {
 	require.Equal(t, 2, st.starts)
 	require.False(t, st.halted)
 	require.Equal(t, 1, chainState(t, root, 901).starts, "chain 901 was never restarted")
+	require.Eventually(t, func() bool {
+		metrics = httpGet(fmt.Sprintf("http://127.0.0.1:%d/metrics", promPort))
+		return strings.Contains(metrics, `lightcl_adapter_head_number{chain="903",label="safe"} 50`)
+	}, waitFor, 20*time.Millisecond, "the restarted chain's series:\n%s", metrics)
+	require.Contains(t, metrics, `lightcl_chain_state{chain="903",state="running"} 1`)
 	p.stop(t)
 }
 
@@ -360,7 +393,7 @@ func TestReadmeChainsExample(t *testing.T) {
 	require.True(t, ok, "its TOML example")
 	block, _, ok = strings.Cut(block, "```")
 	require.True(t, ok)
-	specs, err := readChains(writeChains(t, block))
+	specs, err := parseChains(writeChains(t, block)) // its files are not here: parsed, not opened
 	require.NoError(t, err)
 	require.Len(t, specs, 2)
 	op, base := specs[0].cfg, specs[1].cfg

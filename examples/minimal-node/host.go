@@ -10,16 +10,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ethereum-optimism/optimism/op-service/httputil"
 	oplog "github.com/ethereum-optimism/optimism/op-service/log"
 	opmetrics "github.com/ethereum-optimism/optimism/op-service/metrics"
 	oprpc "github.com/ethereum-optimism/optimism/op-service/rpc"
 	"github.com/ethereum/go-ethereum/log"
-	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/urfave/cli/v2"
 
 	"github.com/lightcl/lightcl/safesource/l1verify"
@@ -56,12 +52,15 @@ type chainHost struct {
 	chains []*chain // by chain id
 	byID   map[string]*chain
 	proc   *prometheus.Registry // the process's own metrics and the shared verifiers'
+	states *prometheus.GaugeVec // lightcl_chain_state{chain,state}
 
 	l1Mu sync.Mutex
 	l1   map[string]*sharedL1 // by L1 URL
 
-	runCtx context.Context // the host's Run context: every chain runs under it
-	wg     sync.WaitGroup  // the chains' goroutines
+	mu       sync.Mutex      // guards runCtx, stopping and every wg.Add
+	runCtx   context.Context // every chain runs under it
+	stopping bool            // set once Run ends: no chain starts after
+	wg       sync.WaitGroup  // the chains' goroutines
 
 	// StatusAddr and MetricsAddr are where the servers listen, once started.
 	StatusAddr, MetricsAddr string
@@ -80,14 +79,23 @@ type sharedL1 struct {
 	// zero when only one chain is on it
 	maxHeadAge time.Duration
 	chains     int // how many chains are on this L1
+	// timeout and maxResponse bound each L1 call: the largest of the chains'
+	// l2.follow.timeout and remote.max-response-mib, so that no chain's
+	// setting is narrower than it asked
+	timeout     time.Duration
+	maxResponse int64
 }
 
 func newChainHost(specs []chainSpec, cfg processConfig, logger log.Logger) *chainHost {
 	h := &chainHost{cfg: cfg, log: logger, byID: map[string]*chain{}, l1: map[string]*sharedL1{},
-		proc: prometheus.NewRegistry()}
-	h.proc.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		proc: prometheus.NewRegistry(),
+		states: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "lightcl", Name: "chain_state",
+			Help: "1 for each chain's current state (starting, running, stopping, stopped, failed), 0 for the others"},
+			[]string{"chain", "state"})}
+	h.proc.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), h.states)
 	for _, s := range specs {
-		c := &chain{spec: s, log: logger.New("chain", s.label()), state: chainStopped}
+		c := &chain{spec: s, log: logger.New("chain", s.label()), states: h.states}
+		c.setState(chainStopped)
 		h.chains = append(h.chains, c)
 		h.byID[s.label()] = c
 		if u := s.cfg.L1URL; u != "" && s.cfg.L1Verify && s.cfg.Source != sourceL1 {
@@ -97,6 +105,8 @@ func newChainHost(specs []chainSpec, cfg processConfig, logger log.Logger) *chai
 				h.l1[u] = l1
 			}
 			l1.maxHeadAge = min(l1.maxHeadAge, s.cfg.PollInterval)
+			l1.timeout = max(l1.timeout, s.cfg.FollowTimeout)
+			l1.maxResponse = max(l1.maxResponse, s.cfg.MaxResponse)
 			l1.chains++
 		}
 	}
@@ -111,27 +121,38 @@ func newChainHost(specs []chainSpec, cfg processConfig, logger log.Logger) *chai
 // Run starts the servers and every chain, and runs until ctx ends; then it
 // stops every chain and the servers and closes the shared L1 clients. A chain
 // that fails does not stop the process: it is logged, shown by lightcl_chains,
-// and can be started again with admin_startChain.
+// and can be started again with admin_startChain. Run returns only once every
+// chain's goroutines have.
 func (h *chainHost) Run(ctx context.Context) error {
-	defer h.closeL1()
+	ctx, cancel := context.WithCancel(ctx)
+	h.mu.Lock()
 	h.runCtx = ctx
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		h.stopping = true // no start after this; every start before has done its wg.Add
+		h.mu.Unlock()
+		cancel()
+		h.wg.Wait()
+		h.stopServers()
+		h.closeL1()
+	}()
 	if err := h.startServers(); err != nil {
 		return err
 	}
-	defer h.stopServers()
 	ids := make([]string, 0, len(h.chains))
 	for _, c := range h.chains {
 		ids = append(ids, c.spec.label())
 	}
 	h.log.Info("minimal-node starting chains", "chains", strings.Join(ids, ","), "status_rpc", h.StatusAddr, "metrics", h.MetricsAddr)
 	for _, c := range h.chains {
-		if err := h.start(c); err != nil {
-			return err
+		if err := h.start(c); err != nil && ctx.Err() == nil {
+			// started already, through admin_startChain
+			c.log.Debug("Chain not started with the process", "err", err)
 		}
 	}
 	<-ctx.Done()
-	h.wg.Wait() // every chain runs under ctx: all stop now
-	h.log.Info("Every chain stopped; closing servers")
+	h.log.Info("Stopping every chain")
 	return nil
 }
 
@@ -139,40 +160,60 @@ func (h *chainHost) Run(ctx context.Context) error {
 const (
 	chainStarting = "starting" // its node is being built: remotes dialed, checks made
 	chainRunning  = "running"
-	chainStopped  = "stopped" // by admin_stopChain, or not started yet
-	chainFailed   = "failed"  // its start-up checks or its run failed; error says why
+	chainStopping = "stopping" // its adapter has stopped; its node is closing
+	chainStopped  = "stopped"  // by admin_stopChain, or not started yet
+	chainFailed   = "failed"   // its start-up checks or its run failed; error says why
 )
+
+var chainStates = []string{chainStarting, chainRunning, chainStopping, chainStopped, chainFailed}
 
 // chain is one chain of the process and its current run.
 type chain struct {
-	spec chainSpec
-	log  log.Logger
+	spec   chainSpec
+	log    log.Logger
+	states *prometheus.GaugeVec
 
 	mu      sync.Mutex
 	state   string
 	err     error
 	node    *node
 	handler http.Handler
-	reg     *prometheus.Registry // this run's metrics
+	reg     *prometheus.Registry // this run's metrics; nil when no run is on
 	cancel  context.CancelFunc
 	done    chan struct{}
 	starts  int
 }
 
+// setState sets the chain's state and its lightcl_chain_state series.
+// Callers hold c.mu, or own c alone.
+func (c *chain) setState(state string) {
+	c.state = state
+	for _, s := range chainStates {
+		v := 0.0
+		if s == state {
+			v = 1
+		}
+		c.states.WithLabelValues(c.spec.label(), s).Set(v)
+	}
+}
+
 // start starts a chain that is stopped or failed; its node is built and run
 // in a goroutine of its own.
 func (h *chainHost) start(c *chain) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopping || h.runCtx == nil || h.runCtx.Err() != nil {
+		return errors.New("the process is stopping")
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state == chainStarting || c.state == chainRunning {
+	if c.state == chainStarting || c.state == chainRunning || c.state == chainStopping {
 		return fmt.Errorf("chain %s is %s", c.spec.label(), c.state)
-	}
-	if h.runCtx == nil || h.runCtx.Err() != nil {
-		return errors.New("the process is stopping")
 	}
 	ctx, cancel := context.WithCancel(h.runCtx)
 	reg := prometheus.NewRegistry()
-	c.state, c.err, c.cancel, c.done, c.reg = chainStarting, nil, cancel, make(chan struct{}), reg
+	c.err, c.cancel, c.done, c.reg = nil, cancel, make(chan struct{}), reg
+	c.setState(chainStarting)
 	c.starts++
 	done := c.done
 	h.wg.Add(1)
@@ -199,25 +240,37 @@ func (h *chainHost) runChain(ctx context.Context, c *chain, reg *prometheus.Regi
 			}
 		}
 		if err == nil {
+			// the route closes as soon as the adapter stops, as a
+			// single-chain node's servers do: no RPC
+			// (admin_postUnsafePayload) reaches the engine after
+			n.stops = append(n.stops, func(context.Context) error {
+				c.mu.Lock()
+				c.handler = nil
+				c.setState(chainStopping)
+				c.mu.Unlock()
+				handler.Stop()
+				return nil
+			})
 			c.mu.Lock()
-			c.state, c.node, c.handler = chainRunning, n, handler
+			c.node, c.handler = n, handler
+			c.setState(chainRunning)
 			c.mu.Unlock()
 			err = n.Run(ctx)
-			handler.Stop()
 		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.node, c.handler = nil, nil
+	c.node, c.handler, c.reg = nil, nil, nil // a stopped chain shows no stale series
 	switch {
 	case ctx.Err() != nil:
-		c.state = chainStopped
+		c.setState(chainStopped)
 		c.log.Info("Chain stopped")
 	default:
 		if err == nil {
 			err = errors.New("its adapter stopped")
 		}
-		c.state, c.err = chainFailed, err
+		c.err = err
+		c.setState(chainFailed)
 		c.log.Error("Chain failed: the other chains go on; admin_startChain starts it again", "err", err)
 	}
 }
@@ -243,9 +296,15 @@ func (h *chainHost) stop(ctx context.Context, c *chain) error {
 }
 
 // verifier returns the L1 verifier of n's --l1, dialing it for the first chain
-// on that L1. Every chain on one L1 URL must agree on its chain id.
+// on that L1 (waiting while it cannot be reached: the other chains on this L1
+// wait with it, the rest go on). Every chain on one L1 URL must agree on its
+// chain id. The client's timeout and response limit are the largest of the
+// chains on that L1 (newChainHost), whichever chain dials it.
 func (h *chainHost) verifier(ctx context.Context, n *node) (*l1verify.Verifier, error) {
-	url := n.cfg.L1URL
+	url, want := n.cfg.L1URL, n.rollup.L1ChainID
+	if want == nil {
+		return nil, badFlag(flagRollupConfig, "the rollup config from %s has no L1 chain id", n.configFrom)
+	}
 	h.l1Mu.Lock()
 	l1 := h.l1[url]
 	h.l1Mu.Unlock()
@@ -259,15 +318,15 @@ func (h *chainHost) verifier(ctx context.Context, n *node) (*l1verify.Verifier, 
 	}
 	defer func() { <-l1.lock }()
 	if l1.verifier != nil {
-		if l1.chainID.Cmp(n.rollup.L1ChainID) != 0 {
-			return nil, badFlag(flagL1, "%s serves L1 chain %s, the rollup config's L1 is chain %s", url, l1.chainID, n.rollup.L1ChainID)
+		if l1.chainID.Cmp(want) != 0 {
+			return nil, badFlag(flagL1, "%s serves L1 chain %s, the rollup config's L1 is chain %s", url, l1.chainID, want)
 		}
 		return l1.verifier, nil
 	}
 	var rpcClient interface{ Close() }
 	var src *l1verify.RPCSource
 	err := n.await(ctx, flagL1, url, func(ctx context.Context) error {
-		c, err := n.tryChain(ctx, flagL1, url, n.rollup.L1ChainID)
+		c, err := tryChainWith(ctx, h.log, flagL1, url, want, l1.timeout, l1.maxResponse)
 		if err != nil {
 			return err
 		}
@@ -288,178 +347,28 @@ func (h *chainHost) verifier(ctx context.Context, n *node) (*l1verify.Verifier, 
 		return nil, err
 	}
 	cfg := l1verify.DefaultConfig()
-	cfg.Timeout = n.cfg.FollowTimeout
+	cfg.Timeout = l1.timeout
 	cfg.MaxHeadAge = l1.maxHeadAge
 	v, err := l1verify.New(src, cfg, h.log.New("l1", url), vMetrics)
 	if err != nil {
 		rpcClient.Close()
 		return nil, &flagError{flag: flagL1, err: err}
 	}
-	l1.verifier, l1.chainID, l1.close = v, n.rollup.L1ChainID, rpcClient.Close
-	h.log.Info("L1 verifier shared by the chains on this L1", "l1", url, "max_head_age", l1.maxHeadAge)
+	h.l1Mu.Lock()
+	l1.verifier, l1.chainID, l1.close = v, want, rpcClient.Close
+	h.l1Mu.Unlock()
+	h.log.Info("L1 verifier shared by the chains on this L1", "l1", url, "chains", l1.chains, "max_head_age", l1.maxHeadAge)
 	return v, nil
 }
 
+// closeL1 closes the shared L1 clients, once every chain has stopped.
 func (h *chainHost) closeL1() {
 	h.l1Mu.Lock()
 	defer h.l1Mu.Unlock()
 	for _, l1 := range h.l1 {
 		if l1.close != nil {
 			l1.close()
+			l1.close = nil
 		}
 	}
-}
-
-// startServers starts the status RPC (each chain at /<chain id>; the host's
-// lightcl_chains, and with --rpc.enable-admin admin_stopChain and
-// admin_startChain, at /) and the metrics endpoint (every chain's series with
-// their chain label, and the process's).
-func (h *chainHost) startServers() error {
-	if h.cfg.RPC.ListenPort >= 0 {
-		srv := oprpc.NewServer(h.cfg.RPC.ListenAddr, h.cfg.RPC.ListenPort, version,
-			oprpc.WithLogger(quietLogger(h.log, log.LevelWarn)),
-			oprpc.WithMiddleware(h.route))
-		srv.AddAPI(rpc.API{Namespace: "lightcl", Service: &hostAPI{h: h}})
-		if h.cfg.RPC.EnableAdmin {
-			srv.AddAPI(rpc.API{Namespace: "admin", Service: &hostAdminAPI{h: h}})
-		}
-		if err := srv.Start(); err != nil {
-			return listenError(flagRPCAddr, flagRPCPort, err)
-		}
-		h.stops = append(h.stops, srv.Stop)
-		h.StatusAddr = srv.Endpoint()
-	}
-	if h.cfg.Metrics.Enabled {
-		gather := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return h.gatherers().Gather() })
-		srv, err := httputil.StartHTTPServer(
-			fmt.Sprintf("%s:%d", h.cfg.Metrics.ListenAddr, h.cfg.Metrics.ListenPort),
-			promhttp.HandlerFor(gather, promhttp.HandlerOpts{}))
-		if err != nil {
-			return listenError(flagMetricsAddr, flagMetricsPort, err)
-		}
-		h.stops = append(h.stops, func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			return srv.Stop(ctx)
-		})
-		h.MetricsAddr = srv.Addr().String()
-	}
-	return nil
-}
-
-func (h *chainHost) stopServers() {
-	for _, stop := range h.stops {
-		_ = stop()
-	}
-	h.stops = nil
-}
-
-// gatherers are the process's registry and each chain's current run's.
-func (h *chainHost) gatherers() prometheus.Gatherers {
-	out := prometheus.Gatherers{h.proc}
-	for _, c := range h.chains {
-		c.mu.Lock()
-		if c.reg != nil {
-			out = append(out, c.reg)
-		}
-		c.mu.Unlock()
-	}
-	return out
-}
-
-// route sends a request for /<chain id> (or below it) to that chain's
-// handler, as op-supernode routes by its first path segment; anything else
-// goes to the host's own handler.
-func (h *chainHost) route(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		first, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-		c, ok := h.byID[first]
-		if !ok {
-			next.ServeHTTP(w, r)
-			return
-		}
-		c.mu.Lock()
-		handler, state := c.handler, c.state
-		c.mu.Unlock()
-		if handler == nil {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"chain %s is %s"}}`+"\n", first, state)
-			return
-		}
-		r2 := r.Clone(r.Context())
-		r2.URL.Path = "/" + rest
-		r2.URL.RawPath = ""
-		handler.ServeHTTP(w, r2)
-	})
-}
-
-// chainSummary is one chain in lightcl_chains.
-type chainSummary struct {
-	ChainID string `json:"chain_id"`
-	// State is starting, running, stopped or failed.
-	State string `json:"state"`
-	// Error says why a failed chain failed.
-	Error string `json:"error,omitempty"`
-	// Starts counts the chain's starts (1 once started with the process).
-	Starts int `json:"starts"`
-	// Status is the chain's lightcl_status while it runs.
-	Status *nodeStatus `json:"status,omitempty"`
-}
-
-// hostAPI answers lightcl_chains at /.
-type hostAPI struct{ h *chainHost }
-
-// Chains answers lightcl_chains: every chain's state and, while it runs, its
-// lightcl_status.
-func (api *hostAPI) Chains(ctx context.Context) ([]chainSummary, error) {
-	out := make([]chainSummary, 0, len(api.h.chains))
-	for _, c := range api.h.chains {
-		c.mu.Lock()
-		s := chainSummary{ChainID: c.spec.label(), State: c.state, Error: errString(c.err), Starts: c.starts}
-		n := c.node
-		c.mu.Unlock()
-		if n != nil {
-			s.Status = n.status()
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-// hostAdminAPI answers admin_stopChain and admin_startChain at /, with
-// --rpc.enable-admin.
-type hostAdminAPI struct{ h *chainHost }
-
-// StopChain answers admin_stopChain: the chain's node stops (its adapter
-// finishes the tick in flight) and the call returns once it has; the other
-// chains go on.
-func (api *hostAdminAPI) StopChain(ctx context.Context, id *big.Int) error {
-	c, err := api.h.lookup(id)
-	if err != nil {
-		return err
-	}
-	return api.h.stop(ctx, c)
-}
-
-// StartChain answers admin_startChain: a stopped or failed chain's node is
-// built anew (its remotes dialed and checked) and run; the call returns once
-// its start has begun.
-func (api *hostAdminAPI) StartChain(ctx context.Context, id *big.Int) error {
-	c, err := api.h.lookup(id)
-	if err != nil {
-		return err
-	}
-	return api.h.start(c)
-}
-
-func (h *chainHost) lookup(id *big.Int) (*chain, error) {
-	if id == nil {
-		return nil, errors.New("no chain id")
-	}
-	c, ok := h.byID[id.String()]
-	if !ok {
-		return nil, fmt.Errorf("no chain %s in this process", id)
-	}
-	return c, nil
 }

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -113,6 +114,13 @@ func runChainsFromCLI(c *cli.Context, stderr io.Writer) error {
 	defer stop()
 	context.AfterFunc(ctx, stop) // a second signal kills at once
 	logger := oplog.NewLogger(stderr, pc.Log)
+	// every chain's HTTP clients share the default transport: let it keep
+	// idle connections to every remote of every chain (its default keeps 100
+	// in all, fewer than 64 chains' engines, sources and L1 hold), as one
+	// process per chain would
+	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+		t.MaxIdleConns = 0
+	}
 	return newChainHost(specs, pc, logger).Run(ctx)
 }
 

@@ -134,15 +134,8 @@ func (n *node) setup(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := n.rollup.Check(); err != nil {
-		return &flagError{flag: flagRollupConfig, err: fmt.Errorf("rollup config from %s: %w", n.configFrom, err)}
-	}
-	if h := n.hosted; h != nil && n.rollup.L2ChainID.Cmp(h.chainID) != 0 {
-		flag := flagRollupConfig
-		if n.cfg.RollupConfigPath == "" {
-			flag = flagFollowSource
-		}
-		return badFlag(flag, "the rollup config from %s is for L2 chain %s, not the table's chain %s", n.configFrom, n.rollup.L2ChainID, h.chainID)
+	if err := n.checkRollup(); err != nil {
+		return err
 	}
 
 	if err := n.dialEngine(ctx, secret); err != nil {
@@ -222,6 +215,23 @@ func (n *node) setup(ctx context.Context) error {
 	}
 	if n.MetricsAddr != "" {
 		n.log.Info("Metrics listening", "addr", n.MetricsAddr)
+	}
+	return nil
+}
+
+// checkRollup checks the rollup config once it is settled (read from
+// --rollup.config or from the source), and for a chain of --chains that it is
+// the table's chain.
+func (n *node) checkRollup() error {
+	if err := n.rollup.Check(); err != nil {
+		return &flagError{flag: flagRollupConfig, err: fmt.Errorf("rollup config from %s: %w", n.configFrom, err)}
+	}
+	if h := n.hosted; h != nil && n.rollup.L2ChainID.Cmp(h.chainID) != 0 {
+		flag := flagRollupConfig
+		if n.cfg.RollupConfigPath == "" {
+			flag = flagFollowSource
+		}
+		return badFlag(flag, "the rollup config from %s is for L2 chain %s, not the table's chain %s", n.configFrom, n.rollup.L2ChainID, h.chainID)
 	}
 	return nil
 }
@@ -462,8 +472,14 @@ func (n *node) dialChain(ctx context.Context, flag, url string, want *big.Int) (
 
 // tryChain is one attempt of dialChain; on failure the client is closed.
 func (n *node) tryChain(ctx context.Context, flag, url string, want *big.Int) (client.RPC, error) {
-	rpcClient, err := dialRPC(ctx, n.log, url, client.WithCallTimeout(n.cfg.FollowTimeout),
-		client.WithGethRPCOptions(rpclimit.Options(n.cfg.MaxResponse)...))
+	return tryChainWith(ctx, n.log, flag, url, want, n.cfg.FollowTimeout, n.cfg.MaxResponse)
+}
+
+// tryChainWith dials url with a call timeout and a response limit and checks
+// that it serves chain want; on failure the client is closed.
+func tryChainWith(ctx context.Context, logger log.Logger, flag, url string, want *big.Int, timeout time.Duration, maxResponse int64) (client.RPC, error) {
+	rpcClient, err := dialRPC(ctx, logger, url, client.WithCallTimeout(timeout),
+		client.WithGethRPCOptions(rpclimit.Options(maxResponse)...))
 	if err != nil {
 		return nil, err
 	}

@@ -78,16 +78,24 @@ func (n *node) verifyAgainstL1(ctx context.Context, reg prometheus.Registerer, m
 		n.log.Warn("L1 verification is off: the source's heads are trusted blindly", "l1", n.cfg.L1URL)
 		return nil
 	}
+	if err := n.checkRollup(); err != nil { // the L1's chain id comes from it
+		return err
+	}
 	g := n.rollup.Genesis // final by definition: finalized is held there while L1's finality lags
 	genesis := eth.L2BlockRef{Hash: g.L2.Hash, Number: g.L2.Number, Time: g.L2Time, L1Origin: g.L1}
 	if n.hosted != nil {
-		// the chains on this L1 share one verifier: one L1 read serves them all
+		// the chains on this L1 share one verifier: one L1 read serves them
+		// all; each chain's checks are logged and counted as its own
 		v, err := n.hosted.host.verifier(ctx, n)
 		if err != nil {
 			return err
 		}
+		checks, err := l1verify.NewPrometheusMetrics(reg, "lightcl")
+		if err != nil {
+			return err
+		}
 		for i, m := range members {
-			if members[i], err = v.WrapChain(m, genesis); err != nil {
+			if members[i], err = v.WrapChain(m, l1verify.Chain{Genesis: genesis, Log: n.log, Metrics: checks}); err != nil {
 				return &flagError{flag: flagL1, err: err}
 			}
 		}

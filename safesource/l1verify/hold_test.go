@@ -235,7 +235,7 @@ func TestFinalizedHeldAtEachChainsGenesis(t *testing.T) {
 		if c.genesis == (eth.L2BlockRef{}) {
 			srcs[i], err = v.Wrap(inner)
 		} else {
-			srcs[i], err = v.WrapChain(inner, c.genesis)
+			srcs[i], err = v.WrapChain(inner, l1verify.Chain{Genesis: c.genesis})
 		}
 		require.NoError(t, err, c.name)
 		require.Same(t, v, srcs[i].Verifier(), c.name)
@@ -269,13 +269,13 @@ func TestWrapChainWithoutGenesis(t *testing.T) {
 	w.l1.SetLabels(18, 8)
 	v, err := l1verify.New(testutil.DialL1(t, w.l1.URL()), l1verify.Config{}, nil, nil)
 	require.NoError(t, err)
-	s, err := v.WrapChain(static(t, "pushed", w.heads(90, 100, 60, w.l1.Ref(20))), eth.L2BlockRef{})
+	s, err := v.WrapChain(static(t, "pushed", w.heads(90, 100, 60, w.l1.Ref(20))), l1verify.Chain{})
 	require.NoError(t, err)
 	got, err := s.Heads(context.Background())
 	require.ErrorIs(t, err, safesource.ErrAheadOfL1)
 	require.ErrorContains(t, err, "no genesis set")
 	require.Equal(t, safesource.Heads{}, got)
 
-	_, err = v.WrapChain(nil, w.tree.Ref(w.tree.Genesis()))
+	_, err = v.WrapChain(nil, l1verify.Chain{Genesis: w.tree.Ref(w.tree.Genesis())})
 	require.Error(t, err, "a nil inner source is refused")
 }

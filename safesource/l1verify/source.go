@@ -22,6 +22,7 @@ type Source struct {
 	name    string
 	log     log.Logger
 	genesis eth.L2BlockRef // this source's chain's genesis; zero: Config.Genesis
+	metrics Metrics        // where its checks are recorded
 
 	mu     sync.Mutex
 	status Status
@@ -42,19 +43,39 @@ func Wrap(inner safesource.SafeHeadSource, l1 L1Source, cfg Config, logger log.L
 // Wrap returns inner verified by v. Sources wrapped by one Verifier share its
 // cache and its reads of the L1 head.
 func (v *Verifier) Wrap(inner safesource.SafeHeadSource) (*Source, error) {
-	return v.WrapChain(inner, eth.L2BlockRef{})
+	return v.WrapChain(inner, Chain{})
 }
 
-// WrapChain is like Wrap, for a verifier shared by several chains (all on its
-// L1): genesis is this source's chain's L2 genesis block, used in place of
-// Config.Genesis to hold a finalized claim ahead of L1's finality (see
-// holdFinalized). A zero genesis leaves Config.Genesis in use, as Wrap does.
-func (v *Verifier) WrapChain(inner safesource.SafeHeadSource, genesis eth.L2BlockRef) (*Source, error) {
+// Chain is what a source of one chain brings to a verifier shared by several
+// chains (all on its L1). Zero fields take the verifier's own.
+type Chain struct {
+	// Genesis is the chain's L2 genesis block, used in place of
+	// Config.Genesis to hold a finalized claim ahead of L1's finality (see
+	// holdFinalized).
+	Genesis eth.L2BlockRef
+	// Log is the chain's logger: the source's lines (a head not passed on,
+	// finalized held) carry the chain's fields.
+	Log log.Logger
+	// Metrics records the source's checks (RecordCheck), so that they carry
+	// the chain's labels; the shared L1 reads stay on the verifier's.
+	Metrics Metrics
+}
+
+// WrapChain is like Wrap, for a verifier shared by several chains: c gives
+// this source's chain's genesis, logger and metrics. A zero Chain is Wrap.
+func (v *Verifier) WrapChain(inner safesource.SafeHeadSource, c Chain) (*Source, error) {
 	if inner == nil {
 		return nil, errors.New("l1verify: nil inner source")
 	}
 	name := inner.Name() + "+l1verify"
-	return &Source{inner: inner, v: v, name: name, log: v.log.New("source", name), genesis: genesis}, nil
+	logger, metrics := v.log, v.metrics
+	if c.Log != nil {
+		logger = c.Log
+	}
+	if c.Metrics != nil {
+		metrics = c.Metrics
+	}
+	return &Source{inner: inner, v: v, name: name, log: logger.New("source", name), genesis: c.Genesis, metrics: metrics}, nil
 }
 
 // Name returns the inner source's name with "+l1verify" appended.
@@ -119,7 +140,7 @@ func (s *Source) Heads(ctx context.Context) (safesource.Heads, error) {
 
 // done records a call's outcome and returns err.
 func (s *Source) done(result string, err error) error {
-	s.v.metrics.RecordCheck(s.name, result)
+	s.metrics.RecordCheck(s.name, result)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.status.LastCheckAt = time.Now()
