@@ -335,3 +335,40 @@ func TestStepSkipsTheHeadReadOnlyRightAfterATipThatAskedForIt(t *testing.T) {
 	_, _ = w.drive(t, v, Tick{AfterTip: true})
 	require.Equal(t, "ReadSource", w.trace[0], "the head the tip set is not read back")
 }
+
+// TestStepScenarioOneBlockCatchUpNeedsNoSearch: a follower without a tip feed
+// catches up one block at a time; when the source's safe head is the child of
+// the head the adapter set, the head is the common ancestor and no search is
+// made. Two blocks ahead, the search proves the source's chain as before; and
+// a safe head one block up on another parent is searched for too.
+func TestStepScenarioOneBlockCatchUpNeedsNoSearch(t *testing.T) {
+	c := newChain(1, 30)
+	w := &stepWorld{el: c, head: 15, src: c, heads: heads(c, 10, 15)}
+	v, done := w.drive(t, View{}, Tick{})
+	require.NoError(t, done.Err)
+	require.True(t, v.HeadOnSafe)
+
+	w.heads, w.trace = heads(c, 10, 16), nil
+	v, done = w.drive(t, v, Tick{})
+	require.NoError(t, done.Err)
+	require.Equal(t, CatchUp, done.Decision.Action)
+	require.Equal(t, c[15], done.Decision.Ancestor)
+	require.NotContains(t, w.trace, "FindAncestor", "one block up on the head: no search")
+	require.Equal(t, local(c, 10, 16, 16), v.Local)
+
+	w.heads, w.trace = heads(c, 12, 18), nil
+	v, done = w.drive(t, v, Tick{})
+	require.NoError(t, done.Err)
+	require.Equal(t, CatchUp, done.Decision.Action)
+	require.Contains(t, w.trace, "FindAncestor", "two blocks up: the search proves the source's chain")
+	require.Equal(t, local(c, 12, 18, 18), v.Local)
+
+	// the source's next safe head is one block up, on another parent: the
+	// search finds where the chains part
+	f := c.fork(17, 2, 5)
+	w.src, w.heads, w.trace = f, heads(f, 12, 19), nil
+	_, done = w.drive(t, v, Tick{})
+	require.NoError(t, done.Err)
+	require.Contains(t, w.trace, "FindAncestor")
+	require.Equal(t, f[17], done.Decision.Ancestor)
+}

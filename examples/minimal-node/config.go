@@ -7,6 +7,7 @@ import (
 
 	oplog "github.com/ethereum-optimism/optimism/op-service/log"
 	opmetrics "github.com/ethereum-optimism/optimism/op-service/metrics"
+	"github.com/ethereum-optimism/optimism/op-service/oppprof"
 	oprpc "github.com/ethereum-optimism/optimism/op-service/rpc"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/urfave/cli/v2"
@@ -61,6 +62,7 @@ type nodeConfig struct {
 	P2P              p2pConfig           // --p2p.*: gossip
 	RPC              oprpc.CLIConfig     // ListenPort -1: off
 	Metrics          opmetrics.CLIConfig // --metrics.*
+	Pprof            oppprof.CLIConfig   // --pprof.*
 	Log              oplog.CLIConfig     // --log.*
 }
 
@@ -72,7 +74,7 @@ func configFromCLI(c *cli.Context) (nodeConfig, error) {
 		return cfg, err
 	}
 	pc, err := processConfigFromCLI(c)
-	cfg.RPC, cfg.Metrics, cfg.Log = pc.RPC, pc.Metrics, pc.Log
+	cfg.RPC, cfg.Metrics, cfg.Pprof, cfg.Log = pc.RPC, pc.Metrics, pc.Pprof, pc.Log
 	return cfg, err
 }
 

@@ -7,6 +7,7 @@ import (
 	opservice "github.com/ethereum-optimism/optimism/op-service"
 	oplog "github.com/ethereum-optimism/optimism/op-service/log"
 	opmetrics "github.com/ethereum-optimism/optimism/op-service/metrics"
+	"github.com/ethereum-optimism/optimism/op-service/oppprof"
 	oprpc "github.com/ethereum-optimism/optimism/op-service/rpc"
 	"github.com/urfave/cli/v2"
 
@@ -62,7 +63,19 @@ func nodeFlags() []cli.Flag {
 
 // processFlags are the flags of the process as a whole: its servers and logs.
 func processFlags() []cli.Flag {
-	return append(append(rpcFlags(), metricsFlags()...), logFlags()...)
+	return append(append(append(rpcFlags(), metricsFlags()...), pprofFlags()...), logFlags()...)
+}
+
+// pprofFlags are op-service's pprof flags (op-node's), listening on loopback
+// unless told otherwise.
+func pprofFlags() []cli.Flag {
+	flags := oppprof.CLIFlags(envPrefix)
+	for _, f := range flags {
+		if f, ok := f.(*cli.StringFlag); ok && f.Name == oppprof.ListenAddrFlagName {
+			f.Value = "127.0.0.1"
+		}
+	}
+	return flags
 }
 
 // chainFlags are the flags of one chain: with --chains, each chain's table

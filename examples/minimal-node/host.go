@@ -12,6 +12,7 @@ import (
 
 	oplog "github.com/ethereum-optimism/optimism/op-service/log"
 	opmetrics "github.com/ethereum-optimism/optimism/op-service/metrics"
+	"github.com/ethereum-optimism/optimism/op-service/oppprof"
 	oprpc "github.com/ethereum-optimism/optimism/op-service/rpc"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,11 +27,16 @@ import (
 type processConfig struct {
 	RPC     oprpc.CLIConfig
 	Metrics opmetrics.CLIConfig
+	Pprof   oppprof.CLIConfig
 	Log     oplog.CLIConfig
 }
 
 func processConfigFromCLI(c *cli.Context) (processConfig, error) {
-	pc := processConfig{RPC: oprpc.ReadCLIConfig(c), Metrics: opmetrics.ReadCLIConfig(c), Log: oplog.ReadCLIConfig(c)}
+	pc := processConfig{RPC: oprpc.ReadCLIConfig(c), Metrics: opmetrics.ReadCLIConfig(c), Pprof: oppprof.ReadCLIConfig(c),
+		Log: oplog.ReadCLIConfig(c)}
+	if err := pc.Pprof.Check(); err != nil {
+		return pc, badFlag(oppprof.PortFlagName, "%v", err)
+	}
 	if p := pc.RPC.ListenPort; p < -1 || p > 65535 {
 		return pc, badFlag(flagRPCPort, "%d: want 0..65535, or -1 for off", p)
 	}
@@ -38,6 +44,20 @@ func processConfigFromCLI(c *cli.Context) (processConfig, error) {
 		return pc, badFlag(flagMetricsPort, "%d: want 0..65535", p)
 	}
 	return pc, nil
+}
+
+// startPprof starts op-service's pprof service as --pprof.* ask (a server,
+// a profile written at exit, or nothing), and returns its stop.
+func startPprof(cfg oppprof.CLIConfig) (func(), error) {
+	svc := oppprof.New(cfg.ListenEnabled, cfg.ListenAddr, cfg.ListenPort, cfg.ProfileType, cfg.ProfileDir, cfg.ProfileFilename)
+	if err := svc.Start(); err != nil {
+		return nil, listenError(oppprof.ListenAddrFlagName, oppprof.PortFlagName, err)
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = svc.Stop(ctx)
+	}, nil
 }
 
 // chainHost runs the chains of a --chains file in one process. Each chain is

@@ -85,6 +85,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 // runNode starts a node and runs it until ctx ends.
 func runNode(ctx context.Context, cfg nodeConfig, logOut io.Writer) error {
 	logger := newLogger(cfg, logOut)
+	stopPprof, err := startPprof(cfg.Pprof)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 	n, err := newNode(ctx, cfg, logger)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -114,6 +119,11 @@ func runChainsFromCLI(c *cli.Context, stderr io.Writer) error {
 	defer stop()
 	context.AfterFunc(ctx, stop) // a second signal kills at once
 	logger := oplog.NewLogger(stderr, pc.Log)
+	stopPprof, err := startPprof(pc.Pprof)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 	// every chain's HTTP clients share the default transport: let it keep
 	// idle connections to every remote of every chain (its default keeps 100
 	// in all, fewer than 64 chains' engines, sources and L1 hold), as one
