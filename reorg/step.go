@@ -430,19 +430,20 @@ func (s *stepper) onSource(e SourceRead) {
 		return
 	}
 	s.o.in.ELAtSafe, s.o.in.ELAtFinalized, s.o.in.ELAtLocalSafe = got[0], got[1], got[2]
-	if s.v.HeadOnSafe && h.Safe.Number == l.Unsafe.Number+1 && h.Safe.ParentHash == l.Unsafe.Hash {
-		// the source's safe head is the child of the engine's head, which the
-		// adapter set on local safe: the head is the common ancestor of the
-		// catch-up, and no search needs to prove it (a follower without a tip
-		// feed catches up one block at a time)
-		s.o.in.Ancestor = &AncestorResult{Ref: l.Unsafe}
-	}
 	s.decideTick()
 }
 
 // decideTick decides on the tick's input and acts on the decision.
 func (s *stepper) decideTick() {
 	in := s.o.in
+	if h, l := in.Heads.Safe, in.Local.Unsafe; in.SourceErr == nil && in.Ancestor == nil && s.v.HeadOnSafe &&
+		h.Number == l.Number+1 && h.ParentHash == l.Hash {
+		// the source's safe head is the child of the engine's head, which the
+		// adapter set on local safe: the head is the common ancestor of the
+		// catch-up, and no search needs to prove it (a follower without a tip
+		// feed catches up one block at a time)
+		in.Ancestor = &AncestorResult{Ref: l}
+	}
 	in.Rejected = s.rejected
 	d := Decide(in)
 	if d.Action == NeedAncestor && in.Ancestor == nil {

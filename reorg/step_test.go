@@ -356,19 +356,27 @@ func TestStepScenarioOneBlockCatchUpNeedsNoSearch(t *testing.T) {
 	require.NotContains(t, w.trace, "FindAncestor", "one block up on the head: no search")
 	require.Equal(t, local(c, 10, 16, 16), v.Local)
 
-	w.heads, w.trace = heads(c, 12, 18), nil
+	// the same when the engine must be read first (a new finalized height)
+	w.heads, w.trace = heads(c, 11, 17), nil
+	v, done = w.drive(t, v, Tick{})
+	require.NoError(t, done.Err)
+	require.Contains(t, w.trace, "ReadEngineAt[11]")
+	require.NotContains(t, w.trace, "FindAncestor", "one block up on the head: no search")
+	require.Equal(t, local(c, 11, 17, 17), v.Local)
+
+	w.heads, w.trace = heads(c, 12, 19), nil
 	v, done = w.drive(t, v, Tick{})
 	require.NoError(t, done.Err)
 	require.Equal(t, CatchUp, done.Decision.Action)
 	require.Contains(t, w.trace, "FindAncestor", "two blocks up: the search proves the source's chain")
-	require.Equal(t, local(c, 12, 18, 18), v.Local)
+	require.Equal(t, local(c, 12, 19, 19), v.Local)
 
 	// the source's next safe head is one block up, on another parent: the
 	// search finds where the chains part
-	f := c.fork(17, 2, 5)
-	w.src, w.heads, w.trace = f, heads(f, 12, 19), nil
+	f := c.fork(18, 2, 5)
+	w.src, w.heads, w.trace = f, heads(f, 12, 20), nil
 	_, done = w.drive(t, v, Tick{})
 	require.NoError(t, done.Err)
 	require.Contains(t, w.trace, "FindAncestor")
-	require.Equal(t, f[17], done.Decision.Ancestor)
+	require.Equal(t, f[18], done.Decision.Ancestor)
 }
