@@ -297,7 +297,7 @@ func (n *node) dialEngineDebug(ctx context.Context) (engineadapter.BlockDropper,
 func (n *node) tryEngine(ctx context.Context, secret eth.Bytes32) (*big.Int, [3]eth.L2BlockRef, error) {
 	var heads [3]eth.L2BlockRef
 	rpcClient, err := dialRPC(ctx, n.log, n.cfg.EngineURL,
-		client.WithGethRPCOptions(rpc.WithHTTPAuth(gethnode.NewJWTAuth(secret))),
+		client.WithGethRPCOptions(rpc.WithHTTPAuth(gethnode.NewJWTAuth(secret)), rpc.WithHTTPClient(engineHTTPClient())),
 		client.WithCallTimeout(startTimeout))
 	if err != nil {
 		return nil, heads, err
@@ -333,6 +333,20 @@ func (n *node) tryEngine(ctx context.Context, secret eth.Bytes32) (*big.Int, [3]
 	n.engine = engine
 	n.closers = append(n.closers, rpcClient.Close)
 	return n.rollup.L2ChainID, heads, nil
+}
+
+// engineHTTPClient is the engine client's HTTP client: the default
+// transport's settings without compression. The engine is the node's own, on
+// loopback or a local network, where compressing every answer (op-geth's
+// authrpc gzips when asked) costs both sides CPU and saves nothing.
+func engineHTTPClient() *http.Client {
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return http.DefaultClient
+	}
+	t = t.Clone()
+	t.DisableCompression = true
+	return &http.Client{Transport: t}
 }
 
 // engineError names the flag to fix: a refused JWT is --jwt-secret's fault,
