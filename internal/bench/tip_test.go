@@ -87,9 +87,8 @@ func (f tipFloor) total() time.Duration { return f.fetch + f.newPayload + f.fork
 
 // measureTipFloor measures, before the adapter runs, the median of 31 payload
 // fetches from the remote (blocks from+1 .., inserted into the remote's EL
-// but not its head), 31 newPayloads of those blocks into a second in-memory
-// engine holding the chain up to from, and 31 no-op forkchoice updates to the
-// rig's engine.
+// but not its head), then the engine's part (measureEngineFloor) with those
+// blocks.
 func measureTipFloor(b *testing.B, r *rig, from int) tipFloor {
 	const n = 31
 	ctx := context.Background()
@@ -101,14 +100,25 @@ func measureTipFloor(b *testing.B, r *rig, from int) tipFloor {
 		envs = append(envs, env)
 		return err
 	}, b)
+	f.newPayload, f.forkchoice = measureEngineFloor(b, r, from, envs)
+	return f
+}
 
+// measureEngineFloor measures the engine's part of a tip's floor on a second
+// in-memory engine holding the rig's chain up to from (the rig's engine,
+// which only the adapter writes into, is not touched): the median of one
+// newPayload of each of envs (blocks from+1 ..), then of as many no-op
+// forkchoice updates.
+func measureEngineFloor(b *testing.B, r *rig, from int, envs []*eth.ExecutionPayloadEnvelope) (newPayload, forkchoice time.Duration) {
+	ctx := context.Background()
 	secret := [32]byte{8}
 	el2 := testutil.NewEL(b, r.tree, fakeel.ELConfig{JWTSecret: secret})
 	el2.Insert(r.chain[:from]...)
-	el2.SetForkchoice(r.chain[from-1].Hash(), r.chain[from-1].Hash(), r.chain[from-1].Hash())
+	head := r.chain[from-1].Hash()
+	el2.SetForkchoice(head, head, head)
 	engine2 := testutil.DialEngine(b, el2.URL(), secret, sources.EngineClientDefaultConfig(r.tree.RollupConfig()))
 	i := 0
-	f.newPayload = median(n, func() error {
+	newPayload = median(len(envs), func() error {
 		env := envs[i]
 		i++
 		res, err := engine2.NewPayload(ctx, env.ExecutionPayload, env.ParentBeaconBlockRoot)
@@ -117,11 +127,9 @@ func measureTipFloor(b *testing.B, r *rig, from int) tipFloor {
 		}
 		return err
 	}, b)
-
-	unsafe, safe, fin := r.el.Labels()
-	fc := eth.ForkchoiceState{HeadBlockHash: unsafe.Hash, SafeBlockHash: safe.Hash, FinalizedBlockHash: fin.Hash}
-	f.forkchoice = median(n, func() error { _, err := r.engine.ForkchoiceUpdate(ctx, &fc, nil); return err }, b)
-	return f
+	fc := eth.ForkchoiceState{HeadBlockHash: head, SafeBlockHash: head, FinalizedBlockHash: head}
+	forkchoice = median(len(envs), func() error { _, err := engine2.ForkchoiceUpdate(ctx, &fc, nil); return err }, b)
+	return newPayload, forkchoice
 }
 
 // measureNotify measures how long a new head takes to reach a newHeads
