@@ -69,13 +69,7 @@ func processFlags() []cli.Flag {
 // pprofFlags are op-service's pprof flags (op-node's), listening on loopback
 // unless told otherwise.
 func pprofFlags() []cli.Flag {
-	flags := oppprof.CLIFlags(envPrefix)
-	for _, f := range flags {
-		if f, ok := f.(*cli.StringFlag); ok && f.Name == oppprof.ListenAddrFlagName {
-			f.Value = "127.0.0.1"
-		}
-	}
-	return flags
+	return onLoopback(oppprof.CLIFlags(envPrefix), oppprof.ListenAddrFlagName)
 }
 
 // chainFlags are the flags of one chain: with --chains, each chain's table
@@ -166,9 +160,14 @@ func rpcFlags() []cli.Flag {
 // metricsFlags are op-service's metrics flags, listening on loopback unless
 // told otherwise.
 func metricsFlags() []cli.Flag {
-	flags := opmetrics.CLIFlags(envPrefix)
+	return onLoopback(opmetrics.CLIFlags(envPrefix), opmetrics.ListenAddrFlagName)
+}
+
+// onLoopback sets the default of flags' listen-address flag addrFlag to
+// 127.0.0.1: op-service's servers listen on every interface by default.
+func onLoopback(flags []cli.Flag, addrFlag string) []cli.Flag {
 	for _, f := range flags {
-		if f, ok := f.(*cli.StringFlag); ok && f.Name == opmetrics.ListenAddrFlagName {
+		if f, ok := f.(*cli.StringFlag); ok && f.Name == addrFlag {
 			f.Value = "127.0.0.1"
 		}
 	}
