@@ -38,7 +38,10 @@ var discard = log.NewLogger(log.DiscardHandler())
 // in-memory L1, into an in-memory EL behind op-geth's JWT check, all through
 // op-service's clients. With a tip feed, the remote also has a public L2 EL
 // (no JWT) whose head the feed follows; it holds the chain up to the remote's
-// unsafe head, and move advances it with Insert and SetForkchoice.
+// unsafe head, and move advances it with Insert and SetForkchoice. The local
+// engine starts as a synced engine does, holding the chain up to the
+// configured unsafe head with its labels (newRig, before any adapter runs);
+// after that only the adapter writes into it.
 type rig struct {
 	tree   *fakechain.Tree
 	chain  []*types.Block // chain[i] is block i+1
