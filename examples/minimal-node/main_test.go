@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -415,10 +416,20 @@ func writeRollupConfig(t *testing.T, tree *fakechain.Tree) string {
 }
 
 func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	// below Linux's ephemeral range (32768-60999): a port the kernel handed
+	// out with :0 and that was closed again may be handed out anew to a fake
+	// server started later in the test, before the node binds it
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port
+	}
+	t.Fatal("no free port in 20000-31999")
+	return 0
 }
 
 // closedAddr is a 127.0.0.1 address nothing listens on.
