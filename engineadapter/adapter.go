@@ -275,6 +275,15 @@ func (a *Adapter) run(ctx context.Context, ev reorg.Event) reorg.Done {
 func (a *Adapter) readLabel(ctx context.Context, label eth.BlockLabel) (eth.L2BlockRef, error) {
 	ectx, cancel := context.WithTimeout(ctx, a.cfg.EngineTimeout)
 	defer cancel()
+	if label == eth.Unsafe {
+		ref, ok, err := a.sameHead(ectx)
+		if err != nil {
+			return eth.L2BlockRef{}, fmt.Errorf("engine %s head: %w", label, err)
+		}
+		if ok {
+			return ref, nil
+		}
+	}
 	ref, err := a.engine.L2BlockRefByLabel(ectx, label)
 	if errors.Is(err, ethereum.NotFound) && label != eth.Unsafe {
 		a.log.Info("Engine has no head for label yet", "label", label)
@@ -284,6 +293,29 @@ func (a *Adapter) readLabel(ctx context.Context, label eth.BlockLabel) (eth.L2Bl
 		return eth.L2BlockRef{}, fmt.Errorf("engine %s head: %w", label, err)
 	}
 	return ref, nil
+}
+
+// sameHead reads the engine's head as a header, and gives the head the view
+// holds when the header is that block: the hash names one block, so its
+// number, parent, time and L1 origin are the view's. Only a whole ref is
+// given back this way; one without its L1 origin (a tip block or a backfill
+// checkpoint the adapter wrote, known from its payload) is left to the whole
+// read, as is a head the view does not hold, or an engine without
+// HeaderReader. A failed header read is the tick's engine error.
+func (a *Adapter) sameHead(ctx context.Context) (eth.L2BlockRef, bool, error) {
+	hr, ok := a.engine.(HeaderReader)
+	known := a.view.Local.Unsafe
+	if !ok || known.Hash == (common.Hash{}) || known.L1Origin == (eth.BlockID{}) {
+		return eth.L2BlockRef{}, false, nil
+	}
+	info, err := hr.InfoByLabel(ctx, eth.Unsafe)
+	if err != nil {
+		return eth.L2BlockRef{}, false, err
+	}
+	if info == nil || info.Hash() != known.Hash {
+		return eth.L2BlockRef{}, false, nil
+	}
+	return known, true, nil
 }
 
 // rejectedHash reports whether h was called INVALID, or builds on such a block.

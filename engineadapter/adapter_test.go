@@ -457,8 +457,9 @@ func TestEngineLosesBlocksBelowFinalized(t *testing.T) {
 }
 
 // TestSteadyTickReadsTheEngineOnce: while neither the source nor the engine
-// changes, a tick costs one request to the source and one engine read (its
-// head); a new engine head makes the next tick read the heights again.
+// changes, a tick costs one request to the source and one engine read, its
+// head as a header; a new engine head makes the next tick read the head and
+// the heights again, whole.
 func TestSteadyTickReadsTheEngineOnce(t *testing.T) {
 	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 30, tagA)
@@ -468,11 +469,11 @@ func TestSteadyTickReadsTheEngineOnce(t *testing.T) {
 	require.NoError(t, r.step())
 	require.NoError(t, r.step())
 
-	reads := func() int { return r.el.CallCount("eth_getBlockByNumber") }
+	reads := func(from int) (headers, whole int) { return blockReads(t, r.el.Calls()[from:]) }
 	r.src.mu.Lock()
 	calls0 := r.src.calls
 	r.src.mu.Unlock()
-	before := reads()
+	from := len(r.el.Calls())
 	const ticks = 100
 	for range ticks {
 		require.NoError(t, r.step())
@@ -480,20 +481,23 @@ func TestSteadyTickReadsTheEngineOnce(t *testing.T) {
 	r.src.mu.Lock()
 	sourceCalls := r.src.calls - calls0
 	r.src.mu.Unlock()
-	t.Logf("%d steady ticks: %.2f engine reads and %.2f source requests per tick",
-		ticks, float64(reads()-before)/ticks, float64(sourceCalls)/ticks)
-	require.Equal(t, ticks, reads()-before, "one engine read (the head) per tick")
+	headers, whole := reads(from)
+	t.Logf("%d steady ticks: %.2f engine header reads, %.2f whole block reads and %.2f source requests per tick",
+		ticks, float64(headers)/ticks, float64(whole)/ticks, float64(sourceCalls)/ticks)
+	require.Equal(t, [2]int{ticks, 0}, [2]int{headers, whole}, "one engine read (the head's header) per tick")
 	require.Equal(t, ticks, sourceCalls, "one source request per tick")
 
 	// the engine moves on: the next tick reads the heights again, once
 	r.el.Insert(tree.Chain(a[20].Hash())...)
 	r.el.SetForkchoice(a[20].Hash(), a[11].Hash(), a[5].Hash())
-	before = reads()
+	from = len(r.el.Calls())
 	require.NoError(t, r.step())
-	require.Equal(t, 3, reads()-before, "head, and the blocks at the source's safe and finalized heights")
-	before = reads()
+	headers, whole = reads(from)
+	require.Equal(t, [2]int{1, 3}, [2]int{headers, whole}, "the head's header, the new head, and the blocks at the source's safe and finalized heights")
+	from = len(r.el.Calls())
 	require.NoError(t, r.step())
-	require.Equal(t, 1, reads()-before)
+	headers, whole = reads(from)
+	require.Equal(t, [2]int{1, 0}, [2]int{headers, whole})
 	r.checkInvariants()
 }
 

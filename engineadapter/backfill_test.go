@@ -65,6 +65,13 @@ func TestBackfillCatchUp(t *testing.T) {
 	require.NoError(t, r.step())
 	_, _, fin = r.labels()
 	require.Equal(t, r.ref(a[79]), fin)
+
+	// the engine's head is the source's safe block the catch-up went to, a
+	// whole ref: a tick reads it as a header
+	from := len(r.el.Calls())
+	require.NoError(t, r.step())
+	headers, whole := blockReads(t, r.el.Calls()[from:])
+	require.Equal(t, [2]int{1, 0}, [2]int{headers, whole})
 	r.checkInvariants()
 }
 

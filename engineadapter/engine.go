@@ -19,6 +19,16 @@ type Engine interface {
 
 var _ Engine = (*sources.EngineClient)(nil)
 
+// HeaderReader is an engine's header-only read of a label; sources.EngineClient
+// has it. With it, a tick whose engine head is still the head the adapter
+// holds (read whole before, or a block it took whole from its source) costs a
+// header, not a whole block.
+type HeaderReader interface {
+	InfoByLabel(ctx context.Context, label eth.BlockLabel) (eth.BlockInfo, error)
+}
+
+var _ HeaderReader = (*sources.EngineClient)(nil)
+
 // PayloadBuilder is what the adapter also needs from the engine to build a
 // block a deriving source asks for (safesource.Builder): getPayload.
 // sources.EngineClient has it.

@@ -2,6 +2,7 @@ package engineadapter_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/lightcl/lightcl/engineadapter"
 	"github.com/lightcl/lightcl/internal/fake/fakechain"
 	"github.com/lightcl/lightcl/internal/fake/fakeel"
+	"github.com/lightcl/lightcl/internal/fake/fakerpc"
 	"github.com/lightcl/lightcl/internal/testutil"
 	"github.com/lightcl/lightcl/safesource"
 )
@@ -197,4 +199,23 @@ func testutilEngineConfig(tree *fakechain.Tree) *sources.EngineClientConfig {
 	cfg := sources.EngineClientDefaultConfig(tree.RollupConfig())
 	cfg.TrustRPC = false
 	return cfg
+}
+
+// blockReads counts the eth_getBlockByNumber calls among calls: as a header,
+// and whole (with the block's transactions).
+func blockReads(t *testing.T, calls []fakerpc.Call) (headers, whole int) {
+	t.Helper()
+	for _, c := range calls {
+		if c.Method != "eth_getBlockByNumber" {
+			continue
+		}
+		var params []json.RawMessage
+		require.NoError(t, json.Unmarshal(c.Params, &params))
+		if len(params) > 1 && string(params[1]) == "true" {
+			whole++
+		} else {
+			headers++
+		}
+	}
+	return headers, whole
 }

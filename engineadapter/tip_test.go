@@ -160,6 +160,26 @@ func TestTipExtendsTheHeadWithOnePayloadAndOneForkchoice(t *testing.T) {
 	require.False(t, st.Failing)
 }
 
+// TestTickAfterATipReadsTheWholeHead: the adapter knows a tip block from its
+// payload, without its L1 origin; the next tick reads the engine's head whole
+// (not as a header), and the tick after that as a header.
+func TestTickAfterATipReadsTheWholeHead(t *testing.T) {
+	r := newTipRig(t, reorg.ELSync)
+	d, err := r.tip(r.a[20])
+	require.NoError(t, err)
+	require.Equal(t, reorg.TipInsert, d.Action, d.Reason)
+	from := len(r.el.Calls())
+	require.NoError(t, r.rig.step())
+	headers, whole := blockReads(t, r.el.Calls()[from:])
+	require.Equal(t, 0, headers)
+	require.GreaterOrEqual(t, whole, 1)
+	require.Equal(t, r.rig.ref(r.a[20]), r.rig.a.Status().Unsafe, "the whole ref, L1 origin included")
+	from = len(r.el.Calls())
+	require.NoError(t, r.rig.step())
+	headers, whole = blockReads(t, r.el.Calls()[from:])
+	require.Equal(t, [2]int{1, 0}, [2]int{headers, whole})
+}
+
 func TestTipWithAGapFetchesTheMissingParents(t *testing.T) {
 	r := newTipRig(t, reorg.ELSync)
 	d, err := r.tip(r.a[25]) // block 26: 21..25 missing
