@@ -16,7 +16,9 @@ import (
 )
 
 // PayloadProvider serves the payloads backfill inserts: a remote EL of the
-// source's chain. op-service's L2Client satisfies it.
+// source's chain. op-service's L2Client satisfies it, and so does a
+// remotel2.Source (its remote's EL; the safe block its heads were read from
+// is not fetched twice).
 type PayloadProvider interface {
 	PayloadByNumber(ctx context.Context, n uint64) (*eth.ExecutionPayloadEnvelope, error)
 }

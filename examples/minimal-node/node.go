@@ -441,7 +441,9 @@ func (n *node) close() {
 }
 
 // payloadProvider is where backfill fetches payloads: --l2.backfill.source, or
-// the one --l2.follow.source remote when it is an L2 EL.
+// the one --l2.follow.source remote when it is an L2 EL. The followed remote
+// serves them itself: the safe block its heads were read from is not fetched
+// a second time (remotel2.Source.PayloadByNumber).
 func (n *node) payloadProvider(ctx context.Context) (engineadapter.PayloadProvider, error) {
 	url := n.cfg.BackfillURL
 	if url == "" {
@@ -449,7 +451,12 @@ func (n *node) payloadProvider(ctx context.Context) (engineadapter.PayloadProvid
 			return nil, badFlag(flagBackfillSource, "required with --%s backfill unless --%s is one L2 EL: an L2 EL to fetch payloads from",
 				flagSyncMode, flagFollowSource)
 		}
-		url = n.cfg.FollowURLs[0]
+		src, err := n.members[0].source()
+		if err != nil {
+			return nil, err
+		}
+		n.log.Info("Backfill payloads from the followed remote", "url", n.cfg.FollowURLs[0])
+		return src, nil
 	}
 	rpcClient, err := n.dialChain(ctx, flagBackfillSource, url, n.rollup.L2ChainID)
 	if err != nil {

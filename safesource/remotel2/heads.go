@@ -9,6 +9,8 @@ import (
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
 	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/lightcl/lightcl/safesource"
@@ -24,7 +26,7 @@ func (s *Source) Heads(ctx context.Context) (safesource.Heads, error) {
 	if s.kind == KindCL {
 		h, err = s.clHeads(cctx)
 	} else {
-		h, err = guardHeads(func() (safesource.Heads, error) { return s.elHeads(cctx) })
+		h, err = guard(func() (safesource.Heads, error) { return s.elHeads(cctx) })
 	}
 	if err == nil {
 		err = h.Check()
@@ -37,51 +39,162 @@ func (s *Source) Heads(ctx context.Context) (safesource.Heads, error) {
 	return h, nil
 }
 
-// elHeads fetches the "safe" and "finalized" blocks in one JSON-RPC batch and
-// verifies each block's hash and transaction root before reading its L1 origin.
+// elHeads reads which blocks are the remote's "safe" and "finalized" heads in
+// one JSON-RPC batch of header-only answers, and takes each head's ref from
+// the refs it read before, by hash. A head not read before is fetched whole by
+// its hash (the misses in a second batch), its hash and transaction root
+// verified before its L1 origin is read, and kept. The header-only answers'
+// other fields are not needed: a hash names one block, and a cached ref was
+// verified when it was fetched. A remote whose safe head stands still, or
+// whose finalized head was its safe head before, costs one batch of two
+// headers a poll instead of two whole blocks.
 func (s *Source) elHeads(ctx context.Context) (safesource.Heads, error) {
-	var safe, fin *sources.RPCBlock
-	batch := []rpc.BatchElem{
-		{Method: "eth_getBlockByNumber", Args: []any{"safe", true}, Result: &safe},
-		{Method: "eth_getBlockByNumber", Args: []any{"finalized", true}, Result: &fin},
+	poll := s.polls.Add(1)
+	labels := [2]string{"safe", "finalized"}
+	var ids [2]*headID
+	batch := make([]rpc.BatchElem, len(labels))
+	for i, label := range labels {
+		batch[i] = rpc.BatchElem{Method: "eth_getBlockByNumber", Args: []any{label, false}, Result: &ids[i]}
 	}
 	if err := s.rpc.BatchCallContext(ctx, batch); err != nil {
 		return safesource.Heads{}, fmt.Errorf("safe/finalized batch: %w", err)
 	}
-	safeRef, err := s.blockRef("safe", safe, batch[0].Error)
-	if err != nil {
-		return safesource.Heads{}, err
+	var refs [2]eth.L2BlockRef
+	var misses []int                          // indexes into labels
+	var safeEnv *eth.ExecutionPayloadEnvelope // the safe block, when fetched whole
+	for i, label := range labels {
+		if err := checkHeadID(label, ids[i], batch[i].Error); err != nil {
+			return safesource.Heads{}, err
+		}
+		if ref, ok := s.refs.Get(ids[i].Hash); ok {
+			refs[i] = ref
+			continue
+		}
+		if i == 1 && len(misses) == 1 && ids[1].Hash == ids[0].Hash {
+			continue // finalized is the safe block, fetched once
+		}
+		misses = append(misses, i)
 	}
-	finRef, err := s.blockRef("finalized", fin, batch[1].Error)
-	if err != nil {
-		return safesource.Heads{}, err
+	if len(misses) > 0 {
+		blocks := make([]*sources.RPCBlock, len(misses))
+		batch := make([]rpc.BatchElem, len(misses))
+		for j, i := range misses {
+			batch[j] = rpc.BatchElem{Method: "eth_getBlockByHash", Args: []any{ids[i].Hash, true}, Result: &blocks[j]}
+		}
+		if err := s.rpc.BatchCallContext(ctx, batch); err != nil {
+			return safesource.Heads{}, fmt.Errorf("safe/finalized blocks by hash: %w", err)
+		}
+		for j, i := range misses {
+			ref, env, err := s.headBlockRef(labels[i], ids[i], blocks[j], batch[j].Error)
+			if err != nil {
+				return safesource.Heads{}, err
+			}
+			refs[i] = ref
+			if i == 0 {
+				safeEnv = env
+			}
+		}
 	}
-	return safesource.Heads{Safe: safeRef, LocalSafe: safeRef, Finalized: finRef}, nil
+	if refs[1] == (eth.L2BlockRef{}) {
+		refs[1] = refs[0] // the same block
+	}
+	for _, ref := range refs {
+		s.refs.Add(ref.Hash, ref)
+	}
+	s.keepSafePayload(poll, refs[0], safeEnv)
+	return safesource.Heads{Safe: refs[0], LocalSafe: refs[0], Finalized: refs[1]}, nil
 }
 
-func (s *Source) blockRef(label string, b *sources.RPCBlock, callErr error) (eth.L2BlockRef, error) {
+// refCacheSize bounds the refs an EL remote's heads are taken from: 128 heads
+// a poll interval apart (a finalized head that trails safe by up to 128 polls
+// is found without a fetch); about 25 KiB.
+const refCacheSize = 128
+
+// headID is what elHeads reads of a header-only eth_getBlockByNumber answer.
+type headID struct {
+	Hash   common.Hash    `json:"hash"`
+	Number hexutil.Uint64 `json:"number"`
+}
+
+// checkHeadID refuses a header-only answer for label that names no block.
+func checkHeadID(label string, id *headID, callErr error) error {
 	if callErr != nil {
 		if errors.Is(eth.MaybeAsNotFoundErr(callErr), ethereum.NotFound) {
 			// an EL answers "safe block not found" before it has one
-			return eth.L2BlockRef{}, fmt.Errorf("%s block: %w (%w)", label, callErr, safesource.ErrNoHeads)
+			return fmt.Errorf("%s block: %w (%w)", label, callErr, safesource.ErrNoHeads)
 		}
-		return eth.L2BlockRef{}, fmt.Errorf("%s block: %w", label, callErr)
+		return fmt.Errorf("%s block: %w", label, callErr)
+	}
+	if id == nil {
+		return fmt.Errorf("remote has no %s block: %w", label, safesource.ErrNoHeads)
+	}
+	if id.Hash == (common.Hash{}) {
+		return fmt.Errorf("%s block %d: answer has no hash", label, uint64(id.Number))
+	}
+	return nil
+}
+
+// headBlockRef reads the ref and payload of the block fetched by the hash the
+// header-only answer id gave for label: the same block, or an error.
+func (s *Source) headBlockRef(label string, id *headID, b *sources.RPCBlock, callErr error) (eth.L2BlockRef, *eth.ExecutionPayloadEnvelope, error) {
+	if (callErr == nil && b == nil) || errors.Is(eth.MaybeAsNotFoundErr(callErr), ethereum.NotFound) {
+		// the remote named the block, then did not have it: a reorg between
+		// the two reads; the next poll reads the new head
+		return eth.L2BlockRef{}, nil, fmt.Errorf("%s block %d (%s): gone between the header and the block read", label, uint64(id.Number), id.Hash)
+	}
+	ref, env, err := s.blockRef(label, b, callErr)
+	if err != nil {
+		return eth.L2BlockRef{}, nil, err
+	}
+	if ref.Hash != id.Hash || ref.Number != uint64(id.Number) {
+		return eth.L2BlockRef{}, nil, fmt.Errorf("%s block: asked for %d (%s) by hash, got %d (%s)", label, uint64(id.Number), id.Hash, ref.Number, ref.Hash)
+	}
+	return ref, env, nil
+}
+
+// keepSafePayload keeps env, the safe block poll fetched whole, for
+// PayloadByNumber; without one, a kept payload stays only while it is still
+// the safe head. Of polls that overlap, the last to start decides.
+func (s *Source) keepSafePayload(poll uint64, safe eth.L2BlockRef, env *eth.ExecutionPayloadEnvelope) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if poll < s.keptPoll {
+		return
+	}
+	s.keptPoll = poll
+	switch {
+	case env != nil:
+		s.safePayload = env
+	case s.safePayload != nil && s.safePayload.ExecutionPayload.BlockHash != safe.Hash:
+		s.safePayload = nil
+	}
+}
+
+// blockRef verifies a block the remote sent for label and reads its ref; the
+// block's payload comes with it.
+func (s *Source) blockRef(label string, b *sources.RPCBlock, callErr error) (eth.L2BlockRef, *eth.ExecutionPayloadEnvelope, error) {
+	if callErr != nil {
+		if errors.Is(eth.MaybeAsNotFoundErr(callErr), ethereum.NotFound) {
+			// an EL answers "safe block not found" before it has one
+			return eth.L2BlockRef{}, nil, fmt.Errorf("%s block: %w (%w)", label, callErr, safesource.ErrNoHeads)
+		}
+		return eth.L2BlockRef{}, nil, fmt.Errorf("%s block: %w", label, callErr)
 	}
 	if b == nil {
-		return eth.L2BlockRef{}, fmt.Errorf("remote has no %s block: %w", label, safesource.ErrNoHeads)
+		return eth.L2BlockRef{}, nil, fmt.Errorf("remote has no %s block: %w", label, safesource.ErrNoHeads)
 	}
 	if err := checkBlockShape(b); err != nil {
-		return eth.L2BlockRef{}, fmt.Errorf("%s block %d: %w", label, uint64(b.Number), err)
+		return eth.L2BlockRef{}, nil, fmt.Errorf("%s block %d: %w", label, uint64(b.Number), err)
 	}
 	env, err := b.ExecutionPayloadEnvelope(false)
 	if err != nil {
-		return eth.L2BlockRef{}, fmt.Errorf("%s block %d: %w", label, uint64(b.Number), err)
+		return eth.L2BlockRef{}, nil, fmt.Errorf("%s block %d: %w", label, uint64(b.Number), err)
 	}
 	ref, err := derive.PayloadToBlockRef(s.cfg.RollupConfig, env.ExecutionPayload)
 	if err != nil {
-		return eth.L2BlockRef{}, fmt.Errorf("%s block %d: %w", label, uint64(b.Number), err)
+		return eth.L2BlockRef{}, nil, fmt.Errorf("%s block %d: %w", label, uint64(b.Number), err)
 	}
-	return ref, nil
+	return ref, env, nil
 }
 
 // clHeads reads optimism_syncStatus. A rollup node that does not tell local-safe
@@ -151,6 +264,38 @@ func (s *Source) L2BlockRefByNumber(ctx context.Context, n uint64) (eth.L2BlockR
 	return ref, nil
 }
 
+// PayloadByNumber returns the remote's payload at height n, for backfilling
+// from the remote the source follows (engineadapter.PayloadProvider). The
+// safe block an EL remote's Heads last fetched whole is kept while it is the
+// safe head, and served when its height is asked for: a follower catching up
+// to the remote's safe head gets that block without fetching it again. Any
+// other height is fetched by number from the remote's EL (a rollup node's
+// paired EL), its hash verified; a height the remote does not have wraps
+// ethereum.NotFound. The payload may be shared: callers must not modify it.
+func (s *Source) PayloadByNumber(ctx context.Context, n uint64) (*eth.ExecutionPayloadEnvelope, error) {
+	s.mu.Lock()
+	kept := s.safePayload
+	s.mu.Unlock()
+	if kept != nil && uint64(kept.ExecutionPayload.BlockNumber) == n {
+		return kept, nil
+	}
+	if s.l2 == nil {
+		return nil, fmt.Errorf("%s: payload %d: a rollup node without a paired EL serves no payloads", s.cfg.Name, n)
+	}
+	env, err := guard(func() (*eth.ExecutionPayloadEnvelope, error) { return s.l2.PayloadByNumber(ctx, n) })
+	if err == nil && (env == nil || env.ExecutionPayload == nil) {
+		err = fmt.Errorf("empty answer: %w", ethereum.NotFound)
+	}
+	if err == nil && uint64(env.ExecutionPayload.BlockNumber) != n {
+		err = fmt.Errorf("asked for block %d, got %d", n, uint64(env.ExecutionPayload.BlockNumber))
+	}
+	s.record("payload_by_number", err)
+	if err != nil {
+		return nil, fmt.Errorf("%s: payload %d: %w", s.cfg.Name, n, err)
+	}
+	return env, nil
+}
+
 // checkBlockShape refuses what op-service's block checks would dereference
 // without looking: a withdrawals root with no withdrawals list.
 func checkBlockShape(b *sources.RPCBlock) error {
@@ -160,22 +305,13 @@ func checkBlockShape(b *sources.RPCBlock) error {
 	return nil
 }
 
-// guardHeads is guard for a call that returns heads.
-func guardHeads(call func() (safesource.Heads, error)) (h safesource.Heads, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			h, err = safesource.Heads{}, fmt.Errorf("malformed answer: %v", r)
-		}
-	}()
-	return call()
-}
-
 // guard runs a call into op-service's clients, turning a panic on a malformed
 // remote answer into an error: nothing a remote sends may stop the process.
-func guard(call func() (eth.L2BlockRef, error)) (ref eth.L2BlockRef, err error) {
+func guard[T any](call func() (T, error)) (out T, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			ref, err = eth.L2BlockRef{}, fmt.Errorf("malformed answer: %v", r)
+			var zero T
+			out, err = zero, fmt.Errorf("malformed answer: %v", r)
 		}
 	}()
 	return call()

@@ -49,7 +49,7 @@ type fzRemote struct {
 	mu      sync.Mutex
 	live    bool
 	results map[string][]byte
-	batch   func(ids []json.RawMessage) []byte
+	batch   func(reqs []fzRequest) []byte
 }
 
 func newFzRemote(f *testing.F, genesis json.RawMessage) *fzRemote {
@@ -75,7 +75,7 @@ func newFzRemote(f *testing.F, genesis json.RawMessage) *fzRemote {
 }
 
 // set makes the remote live with these answers.
-func (r *fzRemote) set(results map[string][]byte, batch func(ids []json.RawMessage) []byte) {
+func (r *fzRemote) set(results map[string][]byte, batch func(reqs []fzRequest) []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.live, r.results, r.batch = true, results, batch
@@ -98,15 +98,11 @@ func (r *fzRemote) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if b := bytes.TrimSpace(body); len(b) > 0 && b[0] == '[' {
 		var reqs []fzRequest
 		_ = json.Unmarshal(body, &reqs)
-		ids := make([]json.RawMessage, len(reqs))
-		for i, q := range reqs {
-			ids[i] = q.ID
-		}
 		if r.batch == nil {
 			http.Error(w, "no batch answer", http.StatusInternalServerError)
 			return
 		}
-		reply(r.batch(ids))
+		reply(r.batch(reqs))
 		return
 	}
 	var q fzRequest
@@ -314,6 +310,15 @@ func FuzzBlockByNumber(f *testing.F) {
 	})
 }
 
+// fzHash is the "hash" a fuzzed block's JSON claims, "" when it has none.
+func fzHash(block []byte) string {
+	var b struct {
+		Hash string `json:"hash"`
+	}
+	_ = json.Unmarshal(block, &b)
+	return b.Hash
+}
+
 // batch response shapes for FuzzHeadsBatch
 const (
 	batchInOrder  = iota // [safe, finalized]
@@ -325,7 +330,9 @@ const (
 )
 
 // FuzzHeadsBatch serves an EL source's safe/finalized batch from fuzzed
-// block JSON in fuzzed response shapes, or a raw fuzzed batch body. Invariants:
+// block JSON in fuzzed response shapes, or a raw fuzzed batch body, and the
+// blocks it then asks for by hash (those it has not read before) from the
+// same fuzzed blocks. Invariants:
 // no panic; Heads returns an error naming the source, or heads that pass
 // Check, never finalized above safe, with local-safe = safe, whose blocks are
 // the true records of real blocks.
@@ -344,6 +351,8 @@ func FuzzHeadsBatch(f *testing.F) {
 	f.Add(withdrawalsRootOnly(w.blocks[8]), []byte(w.blocks[3]), byte(batchInOrder), []byte(nil))
 	f.Add([]byte(nil), []byte(nil), byte(batchRaw), raw(8, 3))
 	f.Add([]byte(nil), []byte(nil), byte(batchRaw), raw(3, 8))
+	// headers naming blocks 11 and 10; by hash, the remote answers block 3
+	f.Add([]byte(w.blocks[5]), []byte(w.blocks[3]), byte(batchRaw), raw(11, 10))
 	f.Add([]byte(nil), []byte(nil), byte(batchRaw), []byte(`[{"jsonrpc":"2.0","id":$0,"result":null}]`))
 	f.Add([]byte(nil), []byte(nil), byte(batchRaw), []byte(`{"jsonrpc":"2.0","id":$0,"result":{}}`))
 	f.Add([]byte(nil), []byte(nil), byte(batchRaw), []byte(`[{"jsonrpc":"2.0","id":$0,"result":{}},{"jsonrpc":"2.0","id":$0,"result":{}}]`))
@@ -351,27 +360,42 @@ func FuzzHeadsBatch(f *testing.F) {
 	remote := newFzRemote(f, w.blocks[0])
 	s := newFzSource(f, remotel2.Config{URL: remote.srv.URL, Kind: remotel2.KindEL, RollupConfig: w.tree.RollupConfig()})
 	f.Fuzz(func(t *testing.T, safeJSON, finJSON []byte, shape byte, rawBody []byte) {
-		remote.set(nil, func(ids []json.RawMessage) []byte {
-			if len(ids) != 2 {
-				return []byte(`[]`)
-			}
+		remote.set(nil, func(reqs []fzRequest) []byte {
 			elem := func(id json.RawMessage, result []byte) string {
 				return fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":%s}`, id, result)
 			}
-			safe, fin := elem(ids[0], safeJSON), elem(ids[1], finJSON)
+			if len(reqs) > 0 && reqs[0].Method == "eth_getBlockByHash" {
+				// the blocks the header answers named and the source has not
+				// read before: each answered with the fuzzed block of that
+				// hash, else the finalized one
+				out := make([]string, len(reqs))
+				for i, q := range reqs {
+					block := finJSON
+					if len(q.Params) > 0 && bytes.Equal(bytes.ToLower(q.Params[0]), bytes.ToLower([]byte(strconv.Quote(fzHash(safeJSON))))) {
+						block = safeJSON
+					}
+					out[i] = elem(q.ID, block)
+				}
+				return []byte("[" + strings.Join(out, ",") + "]")
+			}
+			if len(reqs) != 2 {
+				return []byte(`[]`)
+			}
+			safe, fin := elem(reqs[0].ID, safeJSON), elem(reqs[1].ID, finJSON)
 			switch shape % batchShapes {
 			case batchReversed:
 				return []byte("[" + fin + "," + safe + "]")
 			case batchNoFin:
 				return []byte("[" + safe + "]")
 			case batchFinError:
-				return []byte("[" + safe + `,{"jsonrpc":"2.0","id":` + string(ids[1]) + `,"error":{"code":-32000,"message":"finalized block not found"}}]`)
+				return []byte("[" + safe + `,{"jsonrpc":"2.0","id":` + string(reqs[1].ID) + `,"error":{"code":-32000,"message":"finalized block not found"}}]`)
 			case batchRaw:
-				b := bytes.ReplaceAll(rawBody, []byte("$0"), ids[0])
-				return bytes.ReplaceAll(b, []byte("$1"), ids[1])
+				b := bytes.ReplaceAll(rawBody, []byte("$0"), reqs[0].ID)
+				return bytes.ReplaceAll(b, []byte("$1"), reqs[1].ID)
 			}
 			return []byte("[" + safe + "," + fin + "]")
 		})
+		s.ForgetHeads() // every block this input names is fetched and verified
 		h, err := s.Heads(context.Background())
 		if err != nil {
 			checkFzErr(t, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum-optimism/optimism/op-node/rollup"
@@ -13,6 +14,8 @@ import (
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	oplog "github.com/ethereum-optimism/optimism/op-service/log"
 	"github.com/ethereum-optimism/optimism/op-service/sources"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/lru"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/rpc"
 
@@ -33,9 +36,14 @@ type Source struct {
 	rollup  *sources.RollupClient // CL kind
 	pairRPC client.RPC
 
-	mu   sync.Mutex
-	last safesource.Heads
-	seen bool
+	refs  *lru.Cache[common.Hash, eth.L2BlockRef] // EL kind: the heads read before, by hash
+	polls atomic.Uint64                           // EL kind: heads reads started
+
+	mu          sync.Mutex
+	last        safesource.Heads
+	seen        bool
+	safePayload *eth.ExecutionPayloadEnvelope // EL kind: the safe head's block, while it is (PayloadByNumber)
+	keptPoll    uint64                        // the poll safePayload was last decided by
 }
 
 var _ safesource.SafeHeadSource = (*Source)(nil)
@@ -53,7 +61,8 @@ func New(ctx context.Context, cfg Config, logger log.Logger, metrics Metrics) (*
 	if metrics == nil {
 		metrics = NoopMetrics{}
 	}
-	s := &Source{cfg: cfg, kind: cfg.Kind, log: logger.New("source", cfg.Name), metrics: metrics}
+	s := &Source{cfg: cfg, kind: cfg.Kind, log: logger.New("source", cfg.Name), metrics: metrics,
+		refs: lru.NewCache[common.Hash, eth.L2BlockRef](refCacheSize)}
 	var err error
 	s.rpc, err = dial(ctx, logger, cfg.URL, cfg.Timeout, cfg.MaxResponseBytes)
 	if err != nil {

@@ -2,16 +2,19 @@ package remotel2_test
 
 import (
 	"context"
+	"encoding/json"
 	"math/big"
 	"testing"
 	"time"
 
 	"github.com/ethereum-optimism/optimism/op-service/eth"
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/lightcl/lightcl/engineadapter"
 	"github.com/lightcl/lightcl/internal/fake/fakechain"
 	"github.com/lightcl/lightcl/internal/fake/fakeel"
 	"github.com/lightcl/lightcl/internal/fake/fakerollup"
@@ -87,6 +90,98 @@ func TestELRemote(t *testing.T) {
 	require.Equal(t, w.ref(w.a[14]), ref)
 	_, err = s.L2BlockRefByNumber(context.Background(), 31)
 	require.Error(t, err, "a height above the remote's head")
+}
+
+// TestELRemoteFetchesEachHeadBlockOnce: an EL remote's heads are read as
+// headers each poll; a block is fetched whole (by hash) only the first time
+// it is a head, so a finalized head that was the safe head before costs
+// nothing more.
+func TestELRemoteFetchesEachHeadBlockOnce(t *testing.T) {
+	w := newWorld()
+	el := w.remoteEL(t, fakeel.ELConfig{})
+	s, err := newSource(t, remotel2.Config{URL: el.URL(), RollupConfig: w.tree.RollupConfig()})
+	require.NoError(t, err)
+	from := len(el.Calls())
+	heads := func(safe, fin *types.Block) (headers, blocks int) {
+		t.Helper()
+		h, err := s.Heads(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, safesource.Heads{Safe: w.ref(safe), LocalSafe: w.ref(safe), Finalized: w.ref(fin)}, h)
+		calls := el.Calls()
+		for _, c := range calls[from:] {
+			var params []json.RawMessage
+			require.NoError(t, json.Unmarshal(c.Params, &params))
+			switch c.Method {
+			case "eth_getBlockByNumber":
+				require.Equal(t, "false", string(params[1]), "a head is read without its transactions")
+				headers++
+			case "eth_getBlockByHash":
+				require.Equal(t, "true", string(params[1]))
+				blocks++
+			default:
+				t.Fatalf("unexpected call %s", c.Method)
+			}
+		}
+		from = len(calls)
+		return headers, blocks
+	}
+	headers, blocks := heads(w.a[19], w.a[9])
+	require.Equal(t, [2]int{2, 2}, [2]int{headers, blocks}, "first poll: two headers, both blocks")
+	headers, blocks = heads(w.a[19], w.a[9])
+	require.Equal(t, [2]int{2, 0}, [2]int{headers, blocks}, "nothing moved: two headers")
+
+	el.SetForkchoice(w.a[29].Hash(), w.a[24].Hash(), w.a[19].Hash())
+	headers, blocks = heads(w.a[24], w.a[19])
+	require.Equal(t, [2]int{2, 1}, [2]int{headers, blocks}, "the new safe block; finalized was safe before")
+
+	// a reorg to b (from a[11]): the new safe block is fetched; the
+	// finalized head goes back to one read before
+	el.SetForkchoice(w.b[15].Hash(), w.b[10].Hash(), w.a[9].Hash())
+	headers, blocks = heads(w.b[10], w.a[9])
+	require.Equal(t, [2]int{2, 1}, [2]int{headers, blocks})
+
+	// safe and finalized at one new block: fetched once
+	el.SetForkchoice(w.b[15].Hash(), w.b[13].Hash(), w.b[13].Hash())
+	headers, blocks = heads(w.b[13], w.b[13])
+	require.Equal(t, [2]int{2, 1}, [2]int{headers, blocks})
+}
+
+// TestELRemoteServesPayloads: an EL source serves backfill's payloads; the
+// safe block its heads were read from is not fetched again, while it is the
+// safe head.
+func TestELRemoteServesPayloads(t *testing.T) {
+	w := newWorld()
+	el := w.remoteEL(t, fakeel.ELConfig{})
+	s, err := newSource(t, remotel2.Config{URL: el.URL(), RollupConfig: w.tree.RollupConfig()})
+	require.NoError(t, err)
+	var provider engineadapter.PayloadProvider = s
+	payload := func(b *types.Block) (calls int) {
+		t.Helper()
+		before := len(el.Calls())
+		env, err := provider.PayloadByNumber(context.Background(), b.NumberU64())
+		require.NoError(t, err)
+		require.Equal(t, b.Hash(), env.ExecutionPayload.BlockHash)
+		return len(el.Calls()) - before
+	}
+	_, err = s.Heads(context.Background())
+	require.NoError(t, err)
+	require.Zero(t, payload(w.a[19]), "the safe block, read with the heads")
+	require.Equal(t, 1, payload(w.a[18]), "another height: fetched")
+
+	el.SetForkchoice(w.a[29].Hash(), w.a[24].Hash(), w.a[9].Hash())
+	_, err = s.Heads(context.Background())
+	require.NoError(t, err)
+	require.Zero(t, payload(w.a[24]))
+	// back to a safe head read before (no whole block fetched): the kept
+	// block is no longer the safe head, and is not served
+	el.SetForkchoice(w.a[29].Hash(), w.a[19].Hash(), w.a[9].Hash())
+	_, err = s.Heads(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 1, payload(w.a[24]))
+	require.Equal(t, 1, payload(w.a[19]))
+
+	_, err = provider.PayloadByNumber(context.Background(), 40)
+	require.ErrorIs(t, err, ethereum.NotFound, "a height the remote does not have")
 }
 
 func TestCLRemote(t *testing.T) {
