@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/ethereum-optimism/optimism/op-node/rollup/derive"
 	"github.com/ethereum-optimism/optimism/op-service/eth"
@@ -56,7 +57,7 @@ func (s *Source) elHeads(ctx context.Context) (safesource.Heads, error) {
 	for i, label := range labels {
 		batch[i] = rpc.BatchElem{Method: "eth_getBlockByNumber", Args: []any{label, false}, Result: &ids[i]}
 	}
-	if err := s.rpc.BatchCallContext(ctx, batch); err != nil {
+	if err := s.rpc.BatchCallContext(uncompressed(ctx), batch); err != nil {
 		return safesource.Heads{}, fmt.Errorf("safe/finalized batch: %w", err)
 	}
 	var refs [2]eth.L2BlockRef
@@ -103,6 +104,14 @@ func (s *Source) elHeads(ctx context.Context) (safesource.Heads, error) {
 	}
 	s.keepSafePayload(poll, refs[0], safeEnv)
 	return safesource.Heads{Safe: refs[0], LocalSafe: refs[0], Finalized: refs[1]}, nil
+}
+
+// uncompressed asks the remote not to compress its answer to the heads poll:
+// two headers or a sync status, a few kilobytes, cost more CPU to compress
+// and decompress than they save in bytes. Whole blocks are still asked for
+// compressed (the client's default).
+func uncompressed(ctx context.Context) context.Context {
+	return rpc.NewContextWithHeaders(ctx, http.Header{"Accept-Encoding": {"identity"}})
 }
 
 // refCacheSize bounds the refs an EL remote's heads are taken from: 128 heads
@@ -200,7 +209,7 @@ func (s *Source) blockRef(label string, b *sources.RPCBlock, callErr error) (eth
 // clHeads reads optimism_syncStatus. A rollup node that does not tell local-safe
 // from safe leaves local_safe_l2 zero; it is then taken as safe.
 func (s *Source) clHeads(ctx context.Context) (safesource.Heads, error) {
-	st, err := s.rollup.SyncStatus(ctx)
+	st, err := s.rollup.SyncStatus(uncompressed(ctx))
 	if err != nil {
 		return safesource.Heads{}, fmt.Errorf("optimism_syncStatus: %w", err)
 	}

@@ -1,9 +1,16 @@
 package remotel2_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,6 +151,57 @@ func TestELRemoteFetchesEachHeadBlockOnce(t *testing.T) {
 	el.SetForkchoice(w.b[15].Hash(), w.b[13].Hash(), w.b[13].Hash())
 	headers, blocks = heads(w.b[13], w.b[13])
 	require.Equal(t, [2]int{2, 1}, [2]int{headers, blocks})
+}
+
+// TestHeadsPollAsksNoCompression: the heads poll's answers (headers, a sync
+// status) are asked for uncompressed, whole blocks compressed; seen by a proxy
+// in front of the remotes.
+func TestHeadsPollAsksNoCompression(t *testing.T) {
+	w := newWorld()
+	for _, kind := range []remotel2.Kind{remotel2.KindEL, remotel2.KindCL} {
+		target := w.remoteEL(t, fakeel.ELConfig{}).URL()
+		if kind == remotel2.KindCL {
+			target = w.remoteCL(t).URL()
+		}
+		u, err := url.Parse(target)
+		require.NoError(t, err)
+		var mu sync.Mutex
+		asked := map[string]string{} // first method of a request -> its Accept-Encoding
+		proxy := httputil.NewSingleHostReverseProxy(u)
+		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			body, err := io.ReadAll(r.Body)
+			require.NoError(t, err)
+			var m struct {
+				Method string `json:"method"`
+			}
+			var batch []struct {
+				Method string `json:"method"`
+			}
+			if json.Unmarshal(body, &batch) == nil && len(batch) > 0 {
+				m.Method = batch[0].Method
+			} else {
+				_ = json.Unmarshal(body, &m)
+			}
+			mu.Lock()
+			asked[m.Method] = r.Header.Get("Accept-Encoding")
+			mu.Unlock()
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			proxy.ServeHTTP(rw, r)
+		}))
+		t.Cleanup(srv.Close)
+		s, err := newSource(t, remotel2.Config{URL: srv.URL, Kind: kind, RollupConfig: w.tree.RollupConfig()})
+		require.NoError(t, err)
+		_, err = s.Heads(context.Background())
+		require.NoError(t, err)
+		mu.Lock()
+		if kind == remotel2.KindEL {
+			require.Equal(t, "identity", asked["eth_getBlockByNumber"], "the headers")
+			require.Equal(t, "gzip", asked["eth_getBlockByHash"], "whole blocks")
+		} else {
+			require.Equal(t, "identity", asked["optimism_syncStatus"])
+		}
+		mu.Unlock()
+	}
 }
 
 // TestELRemoteServesPayloads: an EL source serves backfill's payloads; the
