@@ -75,6 +75,37 @@ func TestBackfillCatchUp(t *testing.T) {
 	r.checkInvariants()
 }
 
+// TestBackfillOneBlockAtATimeReadsNoEngineBlocks: a follower without a tip
+// feed backfills each new safe block as it comes; once its finalized head is
+// a block it labelled safe before, a tick reads the engine's head (a header)
+// and nothing else of it: the blocks under the old head stay known under the
+// new one, which the backfill linked to it.
+func TestBackfillOneBlockAtATimeReadsNoEngineBlocks(t *testing.T) {
+	tree := fakechain.NewTree()
+	a := tree.Extend(tree.Genesis().Hash(), 120, tagA)
+	_, payloads := provider(t, tree, a)
+	r := newRig(t, tree, fakeel.ELConfig{})
+	r.a = r.backfillAdapter(payloads, 16)
+	r.src.follow(a[59], 50, 30)
+	require.NoError(t, r.step())
+	for i := uint64(1); i <= 40; i++ {
+		r.src.follow(a[59+i], 50+i, 30+i)
+		from := len(r.el.Calls())
+		d, err := r.a.Step(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, reorg.CatchUp, d.Action, d.Reason)
+		headers, whole := blockReads(t, r.el.Calls()[from:])
+		if i > 21 { // finalized 30+i was labelled safe at tick i-20
+			require.Equal(t, [2]int{1, 0}, [2]int{headers, whole}, "tick %d: the head's header only", i)
+		}
+		unsafe, safe, fin := r.labels()
+		require.Equal(t, r.ref(a[49+i]), unsafe)
+		require.Equal(t, r.ref(a[49+i]), safe)
+		require.Equal(t, r.ref(a[29+i]), fin)
+	}
+	r.checkInvariants()
+}
+
 func TestBackfillReorg(t *testing.T) {
 	tree := fakechain.NewTree()
 	a := tree.Extend(tree.Genesis().Hash(), 20, tagA)

@@ -525,6 +525,23 @@ func (s *stepper) sendForkchoice(fc eth.ForkchoiceState, purpose Purpose) {
 	s.wait(waitForkchoice, SendForkchoice{State: fc, Purpose: purpose})
 }
 
+// backfillBase is the block a tick's backfill inserted the new chain on, for
+// a catch-up or reorg that backfilled: the common ancestor, or the engine's
+// head when it had lost blocks below it. The backfill checked that every
+// payload names the one before as its parent, from that block to the new
+// head, so it is an ancestor of the new head by hashes, and a block of the
+// engine's chain under the head the tick read.
+func backfillBase(d Decision) (eth.L2BlockRef, bool) {
+	if d.BackfillTo == 0 || (d.Action != CatchUp && d.Action != Reorg) {
+		return eth.L2BlockRef{}, false
+	}
+	base := d.Ancestor
+	if d.BackfillBase != (eth.L2BlockRef{}) {
+		base = d.BackfillBase
+	}
+	return base, base.Hash != (common.Hash{})
+}
+
 // onForkchoice applies the engine's answer to the tick's update.
 func (s *stepper) onForkchoice(e ForkchoiceAnswered) {
 	d, old := s.o.d, s.o.old
@@ -553,7 +570,11 @@ func (s *stepper) onForkchoice(e ForkchoiceAnswered) {
 	case e.Status == eth.ExecutionValid:
 		s.v.HeadOnSafe = true // the engine took the head with safe as its ancestor
 		s.v.EngineLost = false
-		s.v.Known = s.v.Known.labelsMade(s.v.Local)
+		if base, ok := backfillBase(d); ok {
+			s.v.Known = s.v.Known.labelsMadeFrom(old.Unsafe.Hash, base, s.v.Local)
+		} else {
+			s.v.Known = s.v.Known.labelsMade(s.v.Local)
+		}
 	case out.Syncing:
 		s.v.HeadOnSafe = false // the engine moves its head by itself once it has the target
 		s.v.Known = Known{}

@@ -155,3 +155,23 @@ func (k Known) madeUnder(head common.Hash, below []eth.L2BlockRef, refs ...eth.L
 func (k Known) labelsMade(l Local) Known {
 	return k.madeUnder(l.Unsafe.Hash, nil, l.Unsafe, l.Safe, l.Finalized)
 }
+
+// labelsMadeFrom is labelsMade for an update that moved the engine from
+// head to l's head over base, a block of both chains (backfillBase): what was
+// made canonical under head at or below base, and base, are ancestors of the
+// new head too, and stay known. The old blocks are kept only when base is
+// head or one of them, known by hash rather than read (the engine could have
+// moved between the tick's reads). A follower that backfills a block at a
+// time then finds the blocks it labelled before (its new finalized head was
+// its safe head earlier) without reading the engine.
+func (k Known) labelsMadeFrom(head common.Hash, base eth.L2BlockRef, l Local) Known {
+	below := []eth.L2BlockRef{base}
+	if k.Head == head && (base.Hash == head || slices.ContainsFunc(k.Made, func(b eth.L2BlockRef) bool { return b.Hash == base.Hash })) {
+		for _, b := range k.Made {
+			if b.Number <= base.Number {
+				below = append(below, b)
+			}
+		}
+	}
+	return k.madeUnder(l.Unsafe.Hash, below, l.Unsafe, l.Safe, l.Finalized)
+}
