@@ -430,3 +430,22 @@ func TestChainsOneFailsItsStartUpCheck(t *testing.T) {
 	a.waitSafe(t, p, 20)
 	p.stop(t)
 }
+
+// TestTickPhase: a hosted chain's adapter starts at the next multiple of its
+// poll interval, so chains polling at one interval tick together; a stopping
+// process does not wait for it.
+func TestTickPhase(t *testing.T) {
+	at := func(ms int64) time.Time { return time.UnixMilli(1_700_000_000_000 + ms) } // a multiple of 500 ms
+	require.Equal(t, 500*time.Millisecond, tickPhase(at(0), 500*time.Millisecond), "on a multiple: the next one")
+	require.Equal(t, 380*time.Millisecond, tickPhase(at(120), 500*time.Millisecond))
+	require.Equal(t, time.Millisecond, tickPhase(at(1999), 2*time.Second))
+	require.Zero(t, tickPhase(at(120), 0))
+	// two chains started 300 ms apart start ticking at the same instant
+	require.Equal(t, at(120).Add(tickPhase(at(120), time.Second)), at(420).Add(tickPhase(at(420), time.Second)))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start := time.Now()
+	awaitTickPhase(ctx, time.Hour)
+	require.Less(t, time.Since(start), time.Minute, "an ended context ends the wait")
+}
