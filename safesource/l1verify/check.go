@@ -111,7 +111,7 @@ func (v *Verifier) check(ctx context.Context, h safesource.Heads, vw view) verdi
 		var mu sync.Mutex
 		for _, n := range missing {
 			g.Go(func() error {
-				hash, exists, err := v.canonical(gctx, n)
+				hash, exists, err := v.canonical(gctx, n, vw)
 				if err != nil {
 					return err
 				}
@@ -123,7 +123,7 @@ func (v *Verifier) check(ctx context.Context, h safesource.Heads, vw view) verdi
 		}
 		if readFinality {
 			g.Go(func() error {
-				f, err := v.readFinalized(gctx)
+				f, err := v.readFinalized(gctx, vw)
 				l1Finalized = f
 				return err
 			})

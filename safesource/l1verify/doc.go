@@ -49,6 +49,11 @@
 // Verifier.WrapChain gives each source its own chain's genesis, and
 // Config.MaxHeadAge lets one L1 head read serve the chains' calls within that
 // long of it, at the price of seeing an L1 reorg up to that much later.
+// Sources checked at once share the reads their checks need, too: a block by
+// number, or L1's finalized block, that one check is reading is waited for by
+// the others rather than read again (when it began after the L1 head read
+// they check against), so the chains of one process whose ticks fall together
+// make one read of a new L1 origin, not one each.
 //
 // Verifier.Status reports L1's head, safe and finalized blocks (op-node's
 // optimism_syncStatus head_l1, safe_l1 and finalized_l1) from the reads the

@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/lightcl/lightcl/internal/fake/fakel1"
 	"github.com/lightcl/lightcl/internal/testutil"
@@ -58,4 +60,50 @@ func TestMaxHeadAgeSharesOneL1HeadReadAcrossChains(t *testing.T) {
 			require.Equal(t, tt.headAfter, srcs[0].Status().L1.L1Head.Number, "the L1 head the next call was checked against")
 		})
 	}
+}
+
+// slowL1 answers every call after a delay.
+type slowL1 struct {
+	l1verify.L1Source
+	delay time.Duration
+}
+
+func (s slowL1) L1BlockRefByLabel(ctx context.Context, label eth.BlockLabel) (eth.L1BlockRef, error) {
+	time.Sleep(s.delay)
+	return s.L1Source.L1BlockRefByLabel(ctx, label)
+}
+
+func (s slowL1) L1BlockRefByNumber(ctx context.Context, n uint64) (eth.L1BlockRef, error) {
+	time.Sleep(s.delay)
+	return s.L1Source.L1BlockRefByNumber(ctx, n)
+}
+
+// TestConcurrentChecksShareL1Reads: chains sharing a verifier whose ticks
+// fall together check the same L1 blocks, none of them known yet, at once:
+// one read of each height and one of L1's finalized block serve them all.
+// L1 answers slowly, so that every check is in flight at once.
+func TestConcurrentChecksShareL1Reads(t *testing.T) {
+	const chains = 8
+	ctx := context.Background()
+	l1 := testutil.NewL1(t, fakel1.L1Config{Head: 40, Safe: 30, Finalized: 20, Linked: true})
+	counted := count(slowL1{testutil.DialL1(t, l1.URL()), 100 * time.Millisecond})
+	v, err := l1verify.New(counted, l1verify.Config{MaxHeadAge: time.Minute}, nil, nil)
+	require.NoError(t, err)
+	h := synthHeads(l1.Ref(33), l1.Ref(33), l1.Ref(15), l1.Ref(40))
+	var g errgroup.Group
+	for i := range chains {
+		s, err := v.Wrap(static(t, fmt.Sprintf("chain %d", i), h))
+		require.NoError(t, err)
+		g.Go(func() error {
+			got, err := s.Heads(ctx)
+			if err == nil && got != h {
+				err = fmt.Errorf("chain %d: heads %+v, want %+v", i, got, h)
+			}
+			return err
+		})
+	}
+	require.NoError(t, g.Wait())
+	latest, finalized, byNumber, _ := counted.calls()
+	require.Equal(t, [3]int{1, 1, 2}, [3]int{latest, finalized, byNumber},
+		"for %d chains: one L1 head read, one of L1's finalized block, one of each origin (33 and 15)", chains)
 }

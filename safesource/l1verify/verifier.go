@@ -77,6 +77,7 @@ type Verifier struct {
 	finClaim  uint64         // the highest finalized head's L1 origin checked against L1 finality
 	gen       uint64         // bumped whenever the cache is dropped
 	reorgs    int
+	flights   map[flightKey]*flight // reads by number and of finalized in flight
 }
 
 // refresh is the outcome of one successful read of the L1 head.
@@ -88,8 +89,9 @@ type refresh struct {
 
 // view is the verifier's knowledge as of one L1 head read.
 type view struct {
-	head eth.L1BlockRef
-	gen  uint64
+	head  eth.L1BlockRef
+	gen   uint64
+	start time.Time // when the head read began
 }
 
 // New returns a Verifier that reads l1. logger and metrics may be nil.
@@ -187,6 +189,7 @@ func (v *Verifier) view(ctx context.Context, since time.Time) (view, error) {
 	if err != nil {
 		return view{}, err
 	}
+	vw.start = start
 	v.lastRefresh = refresh{start: start, view: vw, ok: true}
 	return vw, nil
 }
@@ -302,11 +305,14 @@ func (v *Verifier) knownFinalized() eth.L1BlockRef {
 	return v.finalized
 }
 
-// canonical reads the canonical block at height n (at or below vw's head).
-// A height L1 lacks gives ok false. It does not cache: see fileCanonical.
-func (v *Verifier) canonical(ctx context.Context, n uint64) (hash common.Hash, ok bool, err error) {
-	ref, err := v.call(ctx, CallByNumber, func(ctx context.Context) (eth.L1BlockRef, error) {
-		return v.l1.L1BlockRefByNumber(ctx, n)
+// canonical reads the canonical block at height n (at or below vw's head),
+// or takes a read of it that began after vw's head read (shared). A height L1
+// lacks gives ok false. It does not cache: see fileCanonical.
+func (v *Verifier) canonical(ctx context.Context, n uint64, vw view) (hash common.Hash, ok bool, err error) {
+	ref, err := v.shared(ctx, flightKey{number: n}, vw.start, func(ctx context.Context) (eth.L1BlockRef, error) {
+		return v.call(ctx, CallByNumber, func(ctx context.Context) (eth.L1BlockRef, error) {
+			return v.l1.L1BlockRefByNumber(ctx, n)
+		})
 	})
 	if errors.Is(err, ethereum.NotFound) {
 		return common.Hash{}, false, nil
@@ -336,11 +342,14 @@ func (v *Verifier) fileCanonical(n uint64, hash common.Hash, vw view) {
 	}
 }
 
-// readFinalized reads L1's finalized block and returns the highest one seen.
-// A node without a finalized block yet gives a zero ref.
-func (v *Verifier) readFinalized(ctx context.Context) (eth.L1BlockRef, error) {
-	ref, err := v.call(ctx, CallFinalized, func(ctx context.Context) (eth.L1BlockRef, error) {
-		return v.l1.L1BlockRefByLabel(ctx, eth.Finalized)
+// readFinalized reads L1's finalized block, or takes a read of it that
+// began after vw's head read (shared), and returns the highest one seen. A
+// node without a finalized block yet gives a zero ref.
+func (v *Verifier) readFinalized(ctx context.Context, vw view) (eth.L1BlockRef, error) {
+	ref, err := v.shared(ctx, flightKey{finalized: true}, vw.start, func(ctx context.Context) (eth.L1BlockRef, error) {
+		return v.call(ctx, CallFinalized, func(ctx context.Context) (eth.L1BlockRef, error) {
+			return v.l1.L1BlockRefByLabel(ctx, eth.Finalized)
+		})
 	})
 	if err != nil && !errors.Is(err, ethereum.NotFound) {
 		return eth.L1BlockRef{}, fmt.Errorf("reading L1's finalized block: %w: %w", ErrL1Unavailable, err)
@@ -364,6 +373,62 @@ func (v *Verifier) fileFinalizedLocked(ref eth.L1BlockRef) {
 		v.finalized = ref
 		if ref.Number <= v.head.Number {
 			v.canon.Add(ref.Number, ref.Hash) // finalized: canonical for good
+		}
+	}
+}
+
+// flightKey names an L1 read callers may share: the block at a height, or
+// L1's finalized block.
+type flightKey struct {
+	number    uint64
+	finalized bool
+}
+
+// flight is one shared L1 read.
+type flight struct {
+	start time.Time     // when it began
+	done  chan struct{} // closed when ref and err are set
+	ref   eth.L1BlockRef
+	err   error
+}
+
+// shared makes the read key names, unless one is in flight that began at or
+// after since (the caller's head read): then it waits for that one and takes
+// its answer, as the caller's own read, begun later, would be. Chains that
+// share the verifier and check the same new L1 block at once (ticks that fall
+// together, a quorum's members) then make one read of it, not one each. As
+// with view, a caller never takes a read that began before its head read, and
+// each read runs under its reader's context: a waiter whose read failed other
+// than with "not found" (L1 has no such block, an answer) reads again under
+// its own.
+func (v *Verifier) shared(ctx context.Context, key flightKey, since time.Time, read func(context.Context) (eth.L1BlockRef, error)) (eth.L1BlockRef, error) {
+	for {
+		v.mu.Lock()
+		f := v.flights[key]
+		if f == nil || f.start.Before(since) {
+			f = &flight{start: time.Now(), done: make(chan struct{})}
+			if v.flights == nil {
+				v.flights = map[flightKey]*flight{}
+			}
+			v.flights[key] = f
+			v.mu.Unlock()
+			f.ref, f.err = read(ctx)
+			v.mu.Lock()
+			if v.flights[key] == f {
+				delete(v.flights, key)
+			}
+			v.mu.Unlock()
+			close(f.done)
+			return f.ref, f.err
+		}
+		v.mu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return eth.L1BlockRef{}, ctx.Err()
+		}
+		if f.err == nil || errors.Is(f.err, ethereum.NotFound) {
+			return f.ref, f.err
 		}
 	}
 }
