@@ -455,7 +455,7 @@ func (n *node) payloadProvider(ctx context.Context) (engineadapter.PayloadProvid
 		if err != nil {
 			return nil, err
 		}
-		n.log.Info("Backfill payloads from the followed remote", "url", n.cfg.FollowURLs[0])
+		n.log.Info("Backfill from the followed remote", "url", n.cfg.FollowURLs[0])
 		return src, nil
 	}
 	rpcClient, err := n.dialChain(ctx, flagBackfillSource, url, n.rollup.L2ChainID)

@@ -95,31 +95,32 @@ const (
 // row takes about 3 minutes), figures as one / procs from the first, the
 // second's ratios in brackets:
 //
-//	K   RSS MiB                    CPU us/tick                 goroutines   L1 calls/interval
-//	1   57.4 / 57.6 (1.00; 1.02)   3750 / 3750 (1.00; 0.89)    21 / 20      3.10 / 3.10
-//	8   64.5 / 461 (0.14; 0.14)    1810 / 3344 (0.54; 0.64)    80 / 162     3.20 / 24.8
-//	32  85.2 / 1843 (0.046; 0.047) 1555 / 3677 (0.42; 0.58)    271 / 641    3.27 / 99.8
-//	64  115 / 3731 (0.031; 0.030)  1438 / 2882 (0.50; 0.49)    527 / 1285   3.40 / 199
+//	K   RSS MiB                      CPU us/tick                 goroutines   L1 calls/interval
+//	1   58.0 / 57.9 (1.00; 1.01)     3000 / 2750 (1.09; 0.81)    21 / 20      3.10 / 3.10
+//	8   64.2 / 463 (0.14; 0.14)      1250 / 2562 (0.49; 0.48)    79 / 160     2.33 / 24.8
+//	32  88.1 / 1851 (0.048; 0.045)   1031 / 2508 (0.41; 0.42)    271 / 644    2.68 / 98.9
+//	64  113 / 3728 (0.030; 0.031)    977 / 2491 (0.39; 0.33)     527 / 1284   2.90 / 196
 //
-// At K = 32 the memory goal is met by far and the CPU goal is not reliably
-// met: 0.42 and 0.58 (0.48–0.62 in three runs before a one-block catch-up
-// stopped searching for a common ancestor). A chain costs the one process
-// about 0.9 MiB and 1.4–2.0 ms of CPU a tick; a single-chain process 2.9–3.7
-// ms: the one process saves about half, and the machine's noise (the sides
-// run one after the other, the fakes share the two cores) moves the ratio
-// around 0.5. The one process's L1 calls stay at about one batched read of
-// L1's head, safe and finalized blocks (3 calls) a poll interval for any K:
-// 3.10–3.40 (the batch, a lone finalized read now and then, a new origin by
-// number every 6 s); K processes make 3.1 a chain. Every chain ticked 40 or
-// 41 times in the window on both sides, no chain failed, halted or logged a
-// warning, and every engine safe head moved 20 blocks, each as a catch-up by
-// backfill of one block (with the tip feed off the engine's head is the safe
-// head): four INFO lines a block and chain ("Backfill starting", "Backfill
-// progress", "Safe head moved" action=catch-up, "Finalized head moved"). 64
-// processes listened 2.3–2.8 s after start and had caught up after 6–12 s,
-// the one process 0.1 s and 3.5–4.8 s. The one process's goroutines include
-// two per kept-alive connection: its HTTP transport keeps idle connections to
-// every chain's remotes (340 at K = 64 before it did).
+// At K = 32 both goals are met: CPU 0.37–0.42 in four runs (these two and
+// two of K = 32 alone). A chain costs the one process about 0.9 MiB and
+// 1.0–1.2 ms of CPU a tick, a single-chain process 2.4–3.2 ms (at K = 1 the
+// CPU is a few clock ticks over the window and moves by ±20%). Before the
+// heads were read as headers, the engine's head as a header, backfill took
+// the source's safe block, and the chains' ticks were put on the multiples
+// of the poll interval (awaitTickPhase in minimal-node), a chain cost the
+// one process 1.4–2.0 ms and the ratio was 0.42–0.58. The one process's L1
+// calls stay at or under one batched read of L1's head, safe and finalized
+// blocks (3 calls) a poll interval for any K; K processes make 3.1 a chain.
+// Every chain ticked 39 to 41 times in the window on both sides, no chain
+// failed, halted or logged a warning, and every engine safe head moved 19
+// to 21 blocks, each as a catch-up by backfill of one block (with the tip feed off
+// the engine's head is the safe head): four INFO lines a block and chain
+// ("Backfill starting", "Backfill progress", "Safe head moved"
+// action=catch-up, "Finalized head moved"). 64 processes listened 1.3–1.4 s
+// after start and had caught up after 6.2 s, the one process 0.1 s and
+// 3.4–3.5 s. The one process's goroutines include two per kept-alive
+// connection: its HTTP transport keeps idle connections to every chain's
+// remotes (340 at K = 64 before it did).
 //
 //	go test ./internal/bench -run '^$' -bench BenchmarkManyChains -benchtime 1x
 //
