@@ -44,12 +44,20 @@ func (r *rig) backfillAdapter(p engineadapter.PayloadProvider, window int) *engi
 	return a
 }
 
-func TestBackfillCatchUp(t *testing.T) {
+// backfillRig is a rig whose adapter backfills (window blocks at a time) from
+// a provider holding chain a of n blocks; its engine holds genesis only and has
+// no peer, so EL sync could not work.
+func backfillRig(t *testing.T, n, window int) ([]*types.Block, *rig) {
 	tree := fakechain.NewTree()
-	a := tree.Extend(tree.Genesis().Hash(), 120, tagA)
+	a := tree.Extend(tree.Genesis().Hash(), n, tagA)
 	_, payloads := provider(t, tree, a)
-	r := newRig(t, tree, fakeel.ELConfig{}) // no peer: EL sync could not work
-	r.a = r.backfillAdapter(payloads, 16)
+	r := newRig(t, tree, fakeel.ELConfig{})
+	r.a = r.backfillAdapter(payloads, window)
+	return a, r
+}
+
+func TestBackfillCatchUp(t *testing.T) {
+	a, r := backfillRig(t, 120, 16)
 	r.src.follow(a[119], 100, 80)
 
 	d, err := r.a.Step(context.Background())
@@ -58,7 +66,7 @@ func TestBackfillCatchUp(t *testing.T) {
 	unsafe, safe, fin := r.labels()
 	require.Equal(t, r.ref(a[99]), unsafe)
 	require.Equal(t, r.ref(a[99]), safe)
-	require.Equal(t, r.tree.Ref(tree.Genesis()), fin, "finalized moves once the engine holds it")
+	require.Equal(t, r.tree.Ref(r.tree.Genesis()), fin, "finalized moves once the engine holds it")
 	require.Equal(t, 100, r.el.CallCount("engine_newPayloadV2"), "each block inserted once")
 	require.Equal(t, 7, len(r.el.ForkchoiceUpdates()), "six checkpoints every 16 blocks, then the update")
 
@@ -81,11 +89,7 @@ func TestBackfillCatchUp(t *testing.T) {
 // and nothing else of it: the blocks under the old head stay known under the
 // new one, which the backfill linked to it.
 func TestBackfillOneBlockAtATimeReadsNoEngineBlocks(t *testing.T) {
-	tree := fakechain.NewTree()
-	a := tree.Extend(tree.Genesis().Hash(), 120, tagA)
-	_, payloads := provider(t, tree, a)
-	r := newRig(t, tree, fakeel.ELConfig{})
-	r.a = r.backfillAdapter(payloads, 16)
+	a, r := backfillRig(t, 120, 16)
 	r.src.follow(a[59], 50, 30)
 	require.NoError(t, r.step())
 	for i := uint64(1); i <= 40; i++ {
@@ -129,12 +133,8 @@ func TestBackfillReorg(t *testing.T) {
 }
 
 func TestBackfillStopsAtInvalid(t *testing.T) {
-	tree := fakechain.NewTree()
-	a := tree.Extend(tree.Genesis().Hash(), 60, tagA)
-	_, payloads := provider(t, tree, a)
-	r := newRig(t, tree, fakeel.ELConfig{})
+	a, r := backfillRig(t, 60, 8)
 	r.el.MarkInvalid(a[29].Hash()) // block 30
-	r.a = r.backfillAdapter(payloads, 8)
 	r.src.follow(a[59], 50, 10)
 
 	_, err := r.a.Step(context.Background())
@@ -150,7 +150,7 @@ func TestBackfillStopsAtInvalid(t *testing.T) {
 	require.Equal(t, sent, r.el.CallCount("engine_newPayloadV2"), "a target above an INVALID block is not tried again")
 	unsafe, safe, _ := r.labels()
 	require.Equal(t, r.ref(a[23]), unsafe, "the last checkpoint before the INVALID block")
-	require.Equal(t, r.tree.Ref(tree.Genesis()), safe)
+	require.Equal(t, r.tree.Ref(r.tree.Genesis()), safe)
 }
 
 func TestBackfillWaitsForTheProvider(t *testing.T) {
@@ -187,7 +187,7 @@ func TestBackfillProviderOnAnotherChain(t *testing.T) {
 	_, err := r.a.Step(context.Background())
 	require.ErrorContains(t, err, "not on the source's chain")
 	unsafe, safe, _ := r.labels()
-	require.Equal(t, r.tree.Ref(tree.Genesis()), safe)
+	require.Equal(t, r.tree.Ref(r.tree.Genesis()), safe)
 	require.LessOrEqual(t, unsafe.Number, uint64(10), "the engine's head never moves onto the provider's fork")
 	r.checkInvariants()
 }
@@ -257,11 +257,7 @@ func TestBackfillNeverResendsAnInvalidBlock(t *testing.T) {
 // checkpoint naming the lost finalized block was refused, so each tick
 // advanced one window with an error).
 func TestBackfillBelowLostFinalizedInOnePass(t *testing.T) {
-	tree := fakechain.NewTree()
-	a := tree.Extend(tree.Genesis().Hash(), 140, tagA)
-	_, payloads := provider(t, tree, a)
-	r := newRig(t, tree, fakeel.ELConfig{}) // no peer
-	r.a = r.backfillAdapter(payloads, 16)
+	a, r := backfillRig(t, 140, 16)
 	r.elHas(a[119], a[109], a[99]) // finalized 100
 	r.src.follow(a[139], 110, 100)
 	require.NoError(t, r.step())
