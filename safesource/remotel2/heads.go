@@ -151,7 +151,10 @@ func (s *Source) headBlockRef(label string, id *headID, b *sources.RPCBlock, cal
 		// the two reads; the next poll reads the new head
 		return eth.L2BlockRef{}, nil, fmt.Errorf("%s block %d (%s): gone between the header and the block read", label, uint64(id.Number), id.Hash)
 	}
-	ref, env, err := s.blockRef(label, b, callErr)
+	if callErr != nil {
+		return eth.L2BlockRef{}, nil, fmt.Errorf("%s block %d (%s): %w", label, uint64(id.Number), id.Hash, callErr)
+	}
+	ref, env, err := s.blockRef(label, b)
 	if err != nil {
 		return eth.L2BlockRef{}, nil, err
 	}
@@ -181,17 +184,7 @@ func (s *Source) keepSafePayload(poll uint64, safe eth.L2BlockRef, env *eth.Exec
 
 // blockRef verifies a block the remote sent for label and reads its ref; the
 // block's payload comes with it.
-func (s *Source) blockRef(label string, b *sources.RPCBlock, callErr error) (eth.L2BlockRef, *eth.ExecutionPayloadEnvelope, error) {
-	if callErr != nil {
-		if errors.Is(eth.MaybeAsNotFoundErr(callErr), ethereum.NotFound) {
-			// an EL answers "safe block not found" before it has one
-			return eth.L2BlockRef{}, nil, fmt.Errorf("%s block: %w (%w)", label, callErr, safesource.ErrNoHeads)
-		}
-		return eth.L2BlockRef{}, nil, fmt.Errorf("%s block: %w", label, callErr)
-	}
-	if b == nil {
-		return eth.L2BlockRef{}, nil, fmt.Errorf("remote has no %s block: %w", label, safesource.ErrNoHeads)
-	}
+func (s *Source) blockRef(label string, b *sources.RPCBlock) (eth.L2BlockRef, *eth.ExecutionPayloadEnvelope, error) {
 	if err := checkBlockShape(b); err != nil {
 		return eth.L2BlockRef{}, nil, fmt.Errorf("%s block %d: %w", label, uint64(b.Number), err)
 	}

@@ -15,7 +15,7 @@ func TestBlockWithWithdrawalsRootButNoWithdrawals(t *testing.T) {
 	root := common.Hash{1}
 	b := &sources.RPCBlock{RPCHeader: sources.RPCHeader{Number: 7, WithdrawalsRoot: &root}}
 	s := &Source{}
-	_, _, err := s.blockRef("safe", b, nil)
+	_, _, err := s.blockRef("safe", b)
 	require.ErrorContains(t, err, "withdrawals")
 }
 
